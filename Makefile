@@ -1,0 +1,42 @@
+# One entry point for the portal: install, run, test, lint, export, bench.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint format export bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve http://$(HOST):$(PORT) on the embedded SQLite database, with the reference data loaded.
+run: install
+	$(BIN)/portal geography load > /dev/null
+	$(BIN)/portal serve --host $(HOST) --port $(PORT)
+
+## The whole suite (SQLite; PostgreSQL and Redis too when PORTAL_TEST_DATABASE_URL/REDIS_URL are set).
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app auth connectors schema tests
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Write the contracts checked by the tests: openapi/openapi.json.
+export: install
+	$(BIN)/python -m app.contracts
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

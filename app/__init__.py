@@ -1,0 +1,1 @@
+"""The population data portal: published, privacy-filtered population indicators over REST and GraphQL."""

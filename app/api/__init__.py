@@ -1,0 +1,1 @@
+"""HTTP adapters: routers resolve dependencies, call one service method and map the result."""

@@ -1,0 +1,86 @@
+"""Dependencies shared by the routers: the request's session, label language and page size."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidParameter
+from app.settings import Settings
+
+Lang = Literal["vi", "en"]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; it commits when the handler returns and rolls back on error."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+def get_lang(
+    request: Request,
+    lang: Annotated[
+        Lang | None, Query(description="Label language; default from Accept-Language, else vi")
+    ] = None,
+) -> Lang:
+    if lang is not None:
+        return lang
+    return _lang_from_header(request.headers.get("accept-language", ""))
+
+
+def _lang_from_header(header: str) -> Lang:
+    """The preferred of vi/en in an Accept-Language header (q-values honoured), vi when neither."""
+    best: tuple[float, Lang] = (0.0, "vi")
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in ("vi", "en"):
+            continue
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if quality > best[0]:
+            best = (quality, "vi" if primary == "vi" else "en")
+    return best[1]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+LangDep = Annotated[Lang, Depends(get_lang)]
+CursorQuery = Annotated[
+    str | None, Query(description="Opaque cursor from the `next` link of a previous page")
+]
+
+
+def page_size(
+    settings: SettingsDep,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size; bounded by the server's maximum")
+    ] = None,
+) -> int:
+    if limit is None:
+        return settings.default_page_size
+    if limit > settings.max_page_size:
+        raise InvalidParameter(f"limit {limit} is above the maximum page size {settings.max_page_size}")
+    return limit
+
+
+PageSizeDep = Annotated[int, Depends(page_size)]
+
+
+def next_link(request: Request, cursor: str | None) -> str | None:
+    """The current URL with `cursor` replaced: what a client follows for the next page."""
+    if cursor is None:
+        return None
+    return str(request.url.include_query_params(cursor=cursor))

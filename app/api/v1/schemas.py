@@ -1,0 +1,226 @@
+"""Response shapes of /v1 (they are the OpenAPI contract)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from app.api.deps import Lang
+from app.models import Area, Geography, Indicator
+from app.services.geography import GeographySummary, LinkedArea
+
+UNIT_TYPE_EN = {
+    "tỉnh": "province",
+    "thành phố trung ương": "centrally-run city",
+    "thành phố": "provincial city",
+    "quận": "urban district",
+    "huyện": "rural district",
+    "thị xã": "town",
+    "xã": "commune",
+    "phường": "ward",
+    "thị trấn": "township",
+    "đặc khu": "special zone",
+}
+TOPIC_LABELS = {
+    "population": ("Quy mô và cơ cấu dân số", "Population size and structure"),
+    "households": ("Hộ dân cư", "Households"),
+    "fertility": ("Sinh", "Fertility"),
+    "mortality": ("Chết", "Mortality"),
+    "migration": ("Di cư", "Migration"),
+    "marriage": ("Kết hôn và ly hôn", "Marriage and divorce"),
+    "family_planning": ("Kế hoạch hóa gia đình", "Family planning"),
+}
+
+
+class GeographyOut(BaseModel):
+    id: str = Field(examples=["vn-2025-07"])
+    name: str
+    levels: list[str] = Field(examples=[["province", "commune"]])
+    valid_from: date
+    valid_to: date | None
+    area_counts: dict[str, int] = Field(examples=[{"province": 34, "commune": 3321}])
+    source: str
+
+    @classmethod
+    def of(cls, summary: GeographySummary, lang: Lang) -> GeographyOut:
+        g: Geography = summary.geography
+        return cls(
+            id=g.id,
+            name=g.name_vi if lang == "vi" else g.name_en,
+            levels=g.levels.split(","),
+            valid_from=g.valid_from,
+            valid_to=g.valid_to,
+            area_counts=summary.area_counts,
+            source=g.source,
+        )
+
+
+class AreaRef(BaseModel):
+    geography: str = Field(examples=["vn-2025-01"])
+    code: str = Field(examples=["24"])
+    name: str = Field(examples=["Tỉnh Bắc Giang"])
+    level: str = Field(examples=["province"])
+    href: str = Field(examples=["/v1/areas/vn-2025-01/24"])
+
+    @classmethod
+    def of(cls, area: Area) -> AreaRef:
+        return cls(
+            geography=area.geography,
+            code=area.code,
+            name=area.name,
+            level=area.level,
+            href=f"/v1/areas/{area.geography}/{area.code}",
+        )
+
+
+class AreaOut(AreaRef):
+    short_name: str = Field(examples=["Bắc Giang"])
+    name_ascii: str = Field(examples=["tinh bac giang"])
+    unit_type: str = Field(description="Vietnamese unit type", examples=["tỉnh"])
+    unit_type_label: str = Field(description="Unit type in the response language", examples=["province"])
+    parent_code: str | None = Field(examples=[None])
+    urban: bool | None = Field(description="Communes: phường and thị trấn are urban (GSO); null above")
+
+    @classmethod
+    def full(cls, area: Area, lang: Lang) -> AreaOut:
+        return cls(
+            **AreaRef.of(area).model_dump(),
+            short_name=area.short_name,
+            name_ascii=area.name_ascii,
+            unit_type=area.unit_type,
+            unit_type_label=area.unit_type
+            if lang == "vi"
+            else UNIT_TYPE_EN.get(area.unit_type, area.unit_type),
+            parent_code=area.parent_code,
+            urban=area.urban if area.level == "commune" else None,
+        )
+
+
+class AreaDetailOut(AreaOut):
+    parent: AreaRef | None
+    children: list[AreaRef]
+
+
+class LinkedAreaOut(BaseModel):
+    geography: str
+    code: str
+    name: str | None = Field(description="Null when the crosswalk names a code missing from the code list")
+    level: str | None
+    href: str | None
+    kind: str = Field(
+        description="Crosswalk change kind (whole, partial, partial_area, partial_area_whole_population, "
+        "partial_population, unchanged, renamed, retyped) for communes; 'aggregate' for higher levels"
+    )
+    population_share: float | None = Field(
+        description="Share of the old unit's population that went here, where the official table states it"
+    )
+    n_targets: int | None = Field(description="How many new units the old commune was split over")
+    note_vi: str | None = Field(description="GSO's change note, verbatim")
+    communes: int = Field(description="Commune links behind this entry")
+
+    @classmethod
+    def of(cls, link: LinkedArea) -> LinkedAreaOut:
+        area = link.area
+        return cls(
+            geography=link.geography,
+            code=link.code,
+            name=area.name if area else None,
+            level=area.level if area else None,
+            href=f"/v1/areas/{link.geography}/{link.code}" if area else None,
+            kind=link.kind,
+            population_share=link.population_share,
+            n_targets=link.n_targets,
+            note_vi=link.note_vi,
+            communes=link.communes,
+        )
+
+
+class IndicatorOut(BaseModel):
+    code: str = Field(examples=["CBR"])
+    official_code: str = Field(description="Code of the official indicator it implements", examples=["CBR"])
+    name: str = Field(examples=["Tỷ suất sinh thô"])
+    unit: str = Field(examples=["‰"])
+    decimals: int = Field(examples=[1])
+    topic: str = Field(examples=["fertility"])
+    topic_label: str = Field(examples=["Sinh"])
+    dimensions: list[str] = Field(description="Breakdowns the portal supports", examples=[["sex", "age"]])
+    periodicity: list[str] = Field(examples=[["month", "quarter", "year"]])
+    supported: bool = Field(description="Whether the portal computes it from the register")
+    href: str
+
+    @classmethod
+    def of(cls, indicator: Indicator, lang: Lang) -> IndicatorOut:
+        vi = lang == "vi"
+        return cls(
+            code=indicator.code,
+            official_code=indicator.official_code,
+            name=indicator.name_vi if vi else indicator.name_en,
+            unit=indicator.unit_vi if vi else indicator.unit_en,
+            decimals=indicator.decimals,
+            topic=indicator.topic,
+            topic_label=TOPIC_LABELS.get(indicator.topic, (indicator.topic, indicator.topic))[0 if vi else 1],
+            dimensions=[d for d in indicator.dimensions.split(",") if d],
+            periodicity=indicator.periodicity.split(","),
+            supported=indicator.supported,
+            href=f"/v1/indicators/{indicator.code}",
+        )
+
+
+class OfficialIndicatorOut(BaseModel):
+    code: str = Field(examples=["CBR"])
+    name_vi: str
+    name_en: str
+    definition: str
+    disaggregations: str
+    periodicity: str
+    legal_basis: str
+    source: str
+
+
+class IndicatorDetailOut(IndicatorOut):
+    name_vi: str
+    name_en: str
+    formula: str
+    official: OfficialIndicatorOut
+
+    @classmethod
+    def full(cls, indicator: Indicator, lang: Lang) -> IndicatorDetailOut:
+        return cls(
+            **IndicatorOut.of(indicator, lang).model_dump(),
+            name_vi=indicator.name_vi,
+            name_en=indicator.name_en,
+            formula=indicator.formula,
+            official=OfficialIndicatorOut(
+                code=indicator.official_code,
+                name_vi=indicator.official_name_vi,
+                name_en=indicator.official_name_en,
+                definition=indicator.definition,
+                disaggregations=indicator.official_disaggregations,
+                periodicity=indicator.official_periodicity,
+                legal_basis=indicator.legal_basis,
+                source=indicator.source,
+            ),
+        )
+
+
+class GeographyList(BaseModel):
+    items: list[GeographyOut]
+    total: int
+
+
+class AreaList(BaseModel):
+    items: list[AreaOut]
+    total: int = Field(description="Areas matching the filter, over all pages")
+    next: str | None = Field(description="Link to the next page; absent on the last page")
+
+
+class LinkedAreaList(BaseModel):
+    area: AreaRef
+    items: list[LinkedAreaOut]
+    total: int
+
+
+class IndicatorList(BaseModel):
+    items: list[IndicatorOut]
+    total: int

@@ -1,0 +1,122 @@
+"""The release cube: base measures, their breakdown axes, months, and the compact cell encoding.
+
+A cube row holds one measure for one area and one month as a small array over the measure's axes
+(sex x single-year age, for example), so that any breakdown of a query is a sum over a few arrays.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from connectors.canonical import ContraceptiveMethod
+
+MAX_AGE: Final = 100  # single years 0..99 and 100+ (the last bin)
+AGES: Final = MAX_AGE + 1
+SEXES: Final = ("male", "female")
+BIRTH_ORDERS: Final = ("1", "2", "3+")
+METHODS: Final = tuple(m.value for m in ContraceptiveMethod)
+
+
+class Axis(StrEnum):
+    SEX = "sex"
+    AGE = "age"  # the person's age in completed years at the reference moment
+    MOTHER_AGE = "mother_age"
+    BIRTH_ORDER = "birth_order"
+    METHOD = "method"
+
+
+AXIS_SIZES: Final = {
+    Axis.SEX: len(SEXES),
+    Axis.AGE: AGES,
+    Axis.MOTHER_AGE: AGES,
+    Axis.BIRTH_ORDER: len(BIRTH_ORDERS),
+    Axis.METHOD: len(METHODS),
+}
+
+
+class MeasureKind(StrEnum):
+    STOCK = "stock"  # counted at the end of each month
+    FLOW = "flow"  # counted over each month
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    kind: MeasureKind
+    axes: tuple[Axis, ...]
+    sensitive: bool = False  # health data under Decree 13/2023: stricter disclosure control
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(AXIS_SIZES[a] for a in self.axes)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.axes else 1
+
+
+# The base measures of DESIGN.md, each at the finest grain the register supports.
+POPULATION = Measure("population", MeasureKind.STOCK, (Axis.SEX, Axis.AGE))
+HOUSEHOLDS = Measure("households", MeasureKind.STOCK, ())
+MARRIED_WOMEN = Measure("married_women", MeasureKind.STOCK, (Axis.AGE,))  # currently married, 15-49
+CONTRACEPTIVE_USERS = Measure(
+    "contraceptive_users", MeasureKind.STOCK, (Axis.METHOD, Axis.AGE), sensitive=True
+)
+BIRTHS = Measure("births", MeasureKind.FLOW, (Axis.SEX, Axis.MOTHER_AGE, Axis.BIRTH_ORDER))
+DEATHS = Measure("deaths", MeasureKind.FLOW, (Axis.SEX, Axis.AGE))
+IN_MIGRANTS = Measure("in_migrants", MeasureKind.FLOW, (Axis.SEX, Axis.AGE))
+OUT_MIGRANTS = Measure("out_migrants", MeasureKind.FLOW, (Axis.SEX, Axis.AGE))
+MARRIAGES = Measure("marriages", MeasureKind.FLOW, ())
+DIVORCES = Measure("divorces", MeasureKind.FLOW, ())
+
+MEASURES: Final = {
+    m.name: m
+    for m in (
+        POPULATION,
+        HOUSEHOLDS,
+        MARRIED_WOMEN,
+        CONTRACEPTIVE_USERS,
+        BIRTHS,
+        DEATHS,
+        IN_MIGRANTS,
+        OUT_MIGRANTS,
+        MARRIAGES,
+        DIVORCES,
+    )
+}
+
+
+def month_index(day: date) -> int:
+    """Months counted from year 0, so that consecutive months are consecutive integers."""
+    return day.year * 12 + day.month - 1
+
+
+def month_label(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def encode_cells(values: NDArray[np.int64]) -> bytes:
+    """int32 little-endian, zlib-compressed: small-area arrays are mostly zeros."""
+    return zlib.compress(np.ascontiguousarray(values, dtype="<i4").tobytes(), 1)
+
+
+def decode_cells(blob: bytes, measure: Measure) -> NDArray[np.int64]:
+    flat = np.frombuffer(zlib.decompress(blob), dtype="<i4").astype(np.int64)
+    return flat.reshape(measure.shape) if measure.axes else flat.reshape(())
+
+
+def encode_keysums(values: NDArray[np.int64]) -> bytes:
+    """Record-key sums (mod 2^31) beside the counts, for the cell-key method."""
+    return zlib.compress(np.ascontiguousarray(values, dtype="<i8").tobytes(), 1)
+
+
+def decode_keysums(blob: bytes, measure: Measure) -> NDArray[np.int64]:
+    flat = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
+    return flat.reshape(measure.shape) if measure.axes else flat.reshape(())

@@ -1,0 +1,60 @@
+"""The composition root: `create_app(settings)` wires settings, database, routers and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app.api import health
+from app.api.v1 import geography, indicators
+from app.db import create_engine, session_factory
+from app.errors import install_problem_handlers
+from app.http import OrjsonResponse
+from app.settings import Settings
+
+API_DESCRIPTION = """
+Aggregated, privacy-filtered population indicators of Vietnamese provinces, from the provincial
+population register. Open data for the public (no key needed), finer detail for departments.
+
+Errors are RFC 9457 `application/problem+json`. Lists are objects with `items`, `total` and a `next`
+link when there are more pages.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Population data portal",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+        openapi_url="/v1/openapi.json",
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(geography.router, prefix="/v1")
+    app.include_router(indicators.router, prefix="/v1")
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "Accept-Language"],
+        expose_headers=["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+    )
+    return app

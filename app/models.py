@@ -1,0 +1,151 @@
+"""Database tables (SQLModel). Reference data here; release tables join them as their issues land."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Field, SQLModel
+
+
+class Geography(SQLModel, table=True):
+    """A version of the administrative geography, valid over a period."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    name_vi: str
+    name_en: str
+    levels: str  # comma-separated, top level first, e.g. "province,district,commune"
+    valid_from: date
+    valid_to: date | None = None
+    source: str
+
+
+class Area(SQLModel, table=True):
+    """An administrative unit of one geography version, identified by its GSO code."""
+
+    geography: str = Field(primary_key=True, foreign_key="geography.id", max_length=32)
+    code: str = Field(primary_key=True, max_length=16)
+    level: str = Field(index=True, max_length=16)
+    parent_code: str | None = Field(default=None, index=True, max_length=16)
+    name: str
+    short_name: str
+    name_ascii: str = Field(index=True)  # lower-case, accents folded: for accent-insensitive search
+    unit_type: str = Field(max_length=32)
+    urban: bool  # phường and thị trấn (and cities' quận) count as urban, as GSO does
+
+
+class AreaLink(SQLModel, table=True):
+    """One row of a crosswalk: an old unit's population went (wholly or partly) to a new unit."""
+
+    __tablename__ = "area_link"
+
+    from_geography: str = Field(primary_key=True, max_length=32)
+    from_code: str = Field(primary_key=True, max_length=16)
+    to_geography: str = Field(primary_key=True, max_length=32)
+    to_code: str = Field(primary_key=True, max_length=16, index=True)
+    kind: str = Field(max_length=32)  # whole | partial | partial_area | ... (see connectors.geography)
+    n_targets: int
+    # Share of the old unit's population that went to this target, where the source says it;
+    # None where the split is known but not its shares (then shares come from population counts).
+    population_share: float | None = None
+    note_vi: str
+    reconciled: bool  # False when an end of the link is not a unit of its geography version
+
+
+class ReconciliationIssue(SQLModel, table=True):
+    """A reference-data row that does not reconcile; kept and reported, never dropped."""
+
+    __tablename__ = "reconciliation_issue"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str = Field(index=True, max_length=64)
+    key: str = Field(max_length=64)
+    detail: str
+
+
+class Indicator(SQLModel, table=True):
+    """An indicator of the portal's catalogue, tied to an entry of the official indicator system."""
+
+    code: str = Field(primary_key=True, max_length=32)
+    official_code: str = Field(index=True, max_length=16)
+    name_vi: str
+    name_en: str
+    official_name_vi: str
+    official_name_en: str
+    definition: str
+    formula: str
+    unit_vi: str
+    unit_en: str
+    decimals: int
+    topic: str = Field(index=True, max_length=32)
+    dimensions: str  # comma-separated breakdowns, e.g. "sex,age"
+    periodicity: str  # comma-separated period kinds: month, quarter, year
+    official_disaggregations: str
+    official_periodicity: str
+    legal_basis: str
+    source: str
+    supported: bool  # computed by the portal from the register
+
+
+class RegisterLoad(SQLModel, table=True):
+    """One run of a connector: what it read, what it rejected, and the release it published (if any)."""
+
+    __tablename__ = "register_load"
+
+    id: int | None = Field(default=None, primary_key=True)
+    connector: str = Field(max_length=32)
+    source: str  # what was read (a directory, a database without its password, a package)
+    input_hash: str = Field(index=True, max_length=64)  # of the validated canonical records
+    status: str = Field(max_length=16)  # published | unchanged | failed
+    rows_read: int = 0
+    rows_rejected: int = 0
+    message: str = ""
+    release_id: str | None = Field(default=None, max_length=64)
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+class LoadReject(SQLModel, table=True):
+    """A source row that failed validation, kept with where it was and why."""
+
+    __tablename__ = "load_reject"
+
+    id: int | None = Field(default=None, primary_key=True)
+    load_id: int = Field(foreign_key="register_load.id", index=True)
+    file: str = Field(max_length=64)
+    line: int
+    record_id: str = Field(max_length=64)
+    reason: str
+
+
+class Release(SQLModel, table=True):
+    """An immutable published snapshot of the cube; the newest published one is served by default."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # register | census
+    created_at: datetime = Field(index=True)
+    synthetic: bool  # built from generated data: every response says so
+    first_month: int  # month indexes (year * 12 + month - 1) of the cube's time span
+    last_month: int
+    geographies: str  # comma-separated geography versions the cube is expressed in
+    sources: str  # JSON list of {connector, source, input_hash}
+    row_counts: str  # JSON: records read per table and cube rows per measure
+    input_hash: str = Field(index=True, max_length=64)
+    note: str = ""
+
+
+class CubeCell(SQLModel, table=True):
+    """Base counts of one measure for one area and month, as an encoded array over the measure's axes.
+
+    This is the internal store: true counts and record-key sums. Public serving reads perturbed
+    atoms only (disclosure control).
+    """
+
+    __tablename__ = "cube_cell"
+
+    release_id: str = Field(primary_key=True, foreign_key="release.id", max_length=64)
+    measure: str = Field(primary_key=True, max_length=32)
+    geography: str = Field(primary_key=True, max_length=32)
+    area_code: str = Field(primary_key=True, max_length=16)
+    month: int = Field(primary_key=True)
+    counts: bytes
+    keysums: bytes | None = None

@@ -1,0 +1,1 @@
+"""Access control: OAuth2 authorization server, client registry, API keys, scopes and tiers."""

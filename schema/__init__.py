@@ -1,0 +1,1 @@
+"""GraphQL schema: Strawberry types and resolvers over the same query service as REST."""
