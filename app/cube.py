@@ -30,6 +30,7 @@ class Axis(StrEnum):
     MOTHER_AGE = "mother_age"
     BIRTH_ORDER = "birth_order"
     METHOD = "method"
+    SETTLEMENT = "settlement"  # urban, rural (census tables)
 
 
 AXIS_SIZES: Final = {
@@ -38,6 +39,7 @@ AXIS_SIZES: Final = {
     Axis.MOTHER_AGE: AGES,
     Axis.BIRTH_ORDER: len(BIRTH_ORDERS),
     Axis.METHOD: len(METHODS),
+    Axis.SETTLEMENT: 2,
 }
 
 
@@ -76,6 +78,9 @@ OUT_MIGRANTS = Measure("out_migrants", MeasureKind.FLOW, (Axis.SEX, Axis.AGE))
 MARRIAGES = Measure("marriages", MeasureKind.FLOW, ())
 DIVORCES = Measure("divorces", MeasureKind.FLOW, ())
 
+# The 2019 census totals of the reference release: urban and rural population.
+CENSUS_POPULATION = Measure("census_population", MeasureKind.STOCK, (Axis.SETTLEMENT,))
+
 MEASURES: Final = {
     m.name: m
     for m in (
@@ -89,6 +94,7 @@ MEASURES: Final = {
         OUT_MIGRANTS,
         MARRIAGES,
         DIVORCES,
+        CENSUS_POPULATION,
     )
 }
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import health
-from app.api.v1 import geography, indicators
+from app.api.v1 import geography, indicators, releases
 from app.db import create_engine, session_factory
 from app.errors import install_problem_handlers
 from app.http import OrjsonResponse
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(geography.router, prefix="/v1")
     app.include_router(indicators.router, prefix="/v1")
+    app.include_router(releases.router, prefix="/v1")
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

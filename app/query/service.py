@@ -1,0 +1,367 @@
+"""The query service: indicator x areas x periods x breakdowns -> values, from a published release.
+
+This is the one implementation behind REST, GraphQL and the explorer. Its result is not publishable
+as it stands: it holds values computed from the release's base counts, which disclosure control must
+turn into released values first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cube import AGES, MAX_AGE, MEASURES, decode_cells, month_label
+from app.errors import InvalidParameter, UnknownArea, UnknownIndicator, UnknownRelease, Unprocessable
+from app.models import Indicator, Release
+from app.query.indicators import FORMULAS, MEASURES_READ, FloatArray, Slice, Value, ages
+from app.query.periods import Period
+from app.repositories.geography import GeographyRepository
+from app.repositories.indicators import IndicatorRepository
+from app.repositories.releases import ReleaseRepository
+
+BREAKDOWNS: Final = ("sex", "age5", "age1", "age")
+SEX_CODES: Final = {"male": 0, "female": 1}
+
+
+@dataclass(frozen=True)
+class AgeRange:
+    low: int
+    high: int | None  # None: open-ended (60+)
+
+    @property
+    def label(self) -> str:
+        if self.high is None:
+            return f"{self.low}+"
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+    @property
+    def mask(self) -> np.ndarray:
+        return ages(self.low, self.high)
+
+
+def parse_age_ranges(text: str) -> tuple[AgeRange, ...]:
+    """`15-49`, `60+`, `5`, comma-separated; ages are completed years 0..100+."""
+    ranges: list[AgeRange] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            if part.endswith("+"):
+                ranges.append(AgeRange(int(part[:-1]), None))
+            elif "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                ranges.append(AgeRange(low, high))
+            else:
+                ranges.append(AgeRange(int(part), int(part)))
+        except ValueError:
+            raise InvalidParameter(f"age '{part}' is not a range like 15-49, 60+ or 5") from None
+        last = ranges[-1]
+        if (
+            last.low < 0
+            or last.low > MAX_AGE
+            or (last.high is not None and not last.low <= last.high <= MAX_AGE)
+        ):
+            raise InvalidParameter(f"age '{part}' must lie within 0..{MAX_AGE} (100 means 100 and over)")
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
+class ObservationQuery:
+    indicator: str
+    geography: str
+    areas: tuple[str, ...]
+    periods: tuple[Period, ...]
+    sex: str | None = None
+    age: tuple[AgeRange, ...] = ()
+    by: tuple[str, ...] = ()
+    release: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    area: str
+    period: str
+    breakdown: dict[str, str]
+    value: float | None
+    numerator: float
+    denominator: float | None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Values computed from base counts: internal until disclosure control releases them."""
+
+    release: Release
+    indicator: Indicator
+    query: ObservationQuery
+    observations: list[Observation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Group:
+    labels: dict[str, str]
+    slice: Slice
+
+
+def _groups(indicator: Indicator, query: ObservationQuery) -> list[_Group]:
+    dimensions = set(indicator.dimensions.split(",")) - {""}
+    unknown = set(query.by) - set(BREAKDOWNS)
+    if unknown:
+        raise InvalidParameter(f"unknown breakdown {', '.join(sorted(unknown))}; use {', '.join(BREAKDOWNS)}")
+    if ("sex" in query.by or query.sex) and "sex" not in dimensions:
+        raise Unprocessable(
+            f"{indicator.code} has no breakdown by sex; its breakdowns: {indicator.dimensions or 'none'}"
+        )
+    age_by = [b for b in query.by if b.startswith("age")]
+    if (age_by or query.age) and "age" not in dimensions:
+        raise Unprocessable(
+            f"{indicator.code} has no breakdown by age; its breakdowns: {indicator.dimensions or 'none'}"
+        )
+    if len(age_by) > 1:
+        raise InvalidParameter("choose one age breakdown: age5, age1 or age (the ranges given in `age`)")
+    if "age" in query.by and not query.age:
+        raise InvalidParameter(
+            "by=age breaks down by the ranges given in `age`; give them (e.g. age=0-14,15-64,65+)"
+        )
+
+    sexes: list[tuple[dict[str, str], np.ndarray]]
+    if "sex" in query.by:
+        chosen = [query.sex] if query.sex else list(SEX_CODES)
+        sexes = [({"sex": s}, np.arange(2) == SEX_CODES[s]) for s in chosen]
+    elif query.sex:
+        sexes = [({"sex": query.sex}, np.arange(2) == SEX_CODES[query.sex])]
+    else:
+        sexes = [({}, np.ones(2, dtype=bool))]
+
+    allowed = np.zeros(AGES, dtype=bool)
+    for r in query.age:
+        allowed |= r.mask
+    if not query.age:
+        allowed[:] = True
+    age_groups: list[tuple[dict[str, str], np.ndarray]]
+    if age_by == ["age5"]:
+        bands = [AgeRange(low, low + 4) for low in range(0, MAX_AGE, 5)] + [AgeRange(MAX_AGE, None)]
+        age_groups = [({"age": b.label}, b.mask) for b in bands if (b.mask & allowed).any()]
+        if any((b.mask & ~allowed).any() for b in bands if (b.mask & allowed).any()):
+            raise InvalidParameter("with by=age5, `age` must consist of whole 5-year bands (e.g. 15-49, 60+)")
+    elif age_by == ["age1"]:
+        age_groups = [
+            ({"age": AgeRange(a, a if a < MAX_AGE else None).label}, ages(a, a))
+            for a in (int(i) for i in np.flatnonzero(allowed))
+        ]
+    elif age_by == ["age"]:
+        age_groups = [({"age": r.label}, r.mask) for r in query.age]
+    elif query.age:
+        age_groups = [({"age": ",".join(r.label for r in query.age)}, allowed)]
+    else:
+        age_groups = [({}, allowed)]
+    return [
+        _Group({**sex_labels, **age_labels}, Slice(sex_mask, age_mask))
+        for sex_labels, sex_mask in sexes
+        for age_labels, age_mask in age_groups
+    ]
+
+
+class _AreaCounts:
+    """The Counts view of one area and one period over fetched cube cells."""
+
+    def __init__(
+        self,
+        cells: dict[tuple[str, str, int], FloatArray],
+        area: str,
+        period: Period,
+        urban: FloatArray | None,
+    ):
+        self.cells, self.area, self.period, self._urban = cells, area, period, urban
+        self.years = period.years
+
+    def _at(self, measure: str, month: int) -> FloatArray:
+        found = self.cells.get((measure, self.area, month))
+        return found if found is not None else np.zeros(MEASURES[measure].shape, dtype=np.float64)
+
+    def stock(self, measure: str) -> FloatArray:
+        return self._at(measure, self.period.last_month)
+
+    def average(self, measure: str) -> FloatArray:
+        months = [self.period.first_month - 1, *self.period.months]
+        values = [self._at(measure, m) for m in months]
+        return (sum(values[1:-1], np.zeros_like(values[0])) + (values[0] + values[-1]) / 2) / (
+            len(values) - 1
+        )
+
+    def flow(self, measure: str) -> FloatArray:
+        return sum((self._at(measure, m) for m in self.period.months), np.zeros(MEASURES[measure].shape))
+
+    def urban_population(self) -> FloatArray:
+        return self._urban if self._urban is not None else np.zeros(MEASURES["population"].shape)
+
+
+class QueryService:
+    def __init__(self, session: AsyncSession, max_cells: int) -> None:
+        self.releases = ReleaseRepository(session)
+        self.geography = GeographyRepository(session)
+        self.indicators = IndicatorRepository(session)
+        self.max_cells = max_cells
+
+    async def resolve_release(self, release_id: str | None) -> Release:
+        if release_id is None:
+            release = await self.releases.latest_release("register")
+            if release is None:
+                raise UnknownRelease(
+                    "no register release is published yet; load one with `portal ingest` or `portal demo`"
+                )
+            return release
+        release = await self.releases.get_release(release_id)
+        if release is None:
+            raise UnknownRelease(f"no release '{release_id}'; list them at /v1/releases")
+        return release
+
+    async def observations(self, query: ObservationQuery) -> QueryResult:
+        indicator = await self.indicators.get_indicator(query.indicator.upper())
+        if indicator is None:
+            raise UnknownIndicator(f"no indicator with code '{query.indicator}'; list them at /v1/indicators")
+        if not indicator.supported or indicator.code not in FORMULAS:
+            raise Unprocessable(
+                f"{indicator.code} is in the official catalogue but the register cannot compute it"
+            )
+        release = await self.resolve_release(query.release)
+        if release.kind == "census":
+            return await self._census(release, indicator, query)
+        groups = _groups(indicator, query)
+        cells = len(query.areas) * len(query.periods) * len(groups)
+        if cells > self.max_cells:
+            raise Unprocessable(
+                f"the request asks for {cells} cells; the limit is {self.max_cells}: split it, or use the bulk download",
+                limit=self.max_cells,
+                cells=cells,
+            )
+        await self._check_areas(release, query)
+        self._check_periods(release, query.periods)
+
+        months = sorted({m for p in query.periods for m in (p.first_month - 1, *p.months)})
+        fetched: dict[tuple[str, str, int], FloatArray] = {}
+        for measure in MEASURES_READ[indicator.code]:
+            for area, month, blob in await self.releases.cells(
+                release.id, measure, query.geography, query.areas, months
+            ):
+                fetched[(measure, area, month)] = decode_cells(blob, MEASURES[measure]).astype(np.float64)
+        urban = await self._urban(release, query) if indicator.code == "URB" else {}
+
+        formula = FORMULAS[indicator.code]
+        observations = []
+        for area in query.areas:
+            for period in query.periods:
+                counts = _AreaCounts(fetched, area, period, urban.get((area, period.last_month)))
+                for group in groups:
+                    result: Value = formula(counts, group.slice)
+                    observations.append(
+                        Observation(
+                            area,
+                            period.label,
+                            group.labels,
+                            result.value,
+                            result.numerator,
+                            result.denominator,
+                        )
+                    )
+        return QueryResult(release, indicator, query, observations)
+
+    async def _check_areas(self, release: Release, query: ObservationQuery) -> None:
+        note = json.loads(release.note or "{}")
+        covered: dict[str, str] = note.get("areas", {}).get(query.geography)
+        if covered is None:
+            raise Unprocessable(
+                f"release {release.id} is expressed in {release.geographies}, not {query.geography}"
+            )
+        partial = set(note.get("partial", {}).get(query.geography, []))
+        for code in query.areas:
+            if code in covered and code not in partial:
+                continue
+            if await self.geography.get_area(query.geography, code) is None:
+                raise UnknownArea(f"no area with code '{code}' in geography {query.geography}")
+            if code in partial:
+                raise Unprocessable(
+                    f"the register of release {release.id} covers only part of {query.geography} area {code}; "
+                    "query its covered communes, or the areas of the register's own geography"
+                )
+            provinces = sorted(c for c, level in covered.items() if level == "province")
+            raise Unprocessable(
+                f"area {code} is outside release {release.id}, which covers provinces {', '.join(provinces)} of {query.geography}"
+            )
+
+    async def _census(self, release: Release, indicator: Indicator, query: ObservationQuery) -> QueryResult:
+        """The census reference release: population totals (urban and rural) at 1 April 2019."""
+        if indicator.code not in ("POP", "URB"):
+            raise Unprocessable(
+                f"release {release.id} (2019 census) answers POP and URB only, not {indicator.code}"
+            )
+        if query.by or query.sex or query.age:
+            raise Unprocessable(
+                f"release {release.id} (2019 census) holds totals only, without sex or age breakdowns"
+            )
+        await self._check_areas(release, query)
+        for period in query.periods:
+            if not period.first_month <= release.last_month <= period.last_month:
+                raise Unprocessable(
+                    f"release {release.id} is the census of 1 April 2019: ask for period 2019 or 2019-Q1"
+                )
+        counts = {
+            area: decode_cells(blob, MEASURES["census_population"])
+            for area, _, blob in await self.releases.cells(
+                release.id, "census_population", query.geography, query.areas, [release.last_month]
+            )
+        }
+        observations = []
+        for area in query.areas:
+            urban, rural = (float(x) for x in counts.get(area, np.zeros(2)))
+            total = urban + rural
+            if indicator.code == "POP":
+                observed = Value(total, total, None)
+            else:
+                observed = Value(urban / total * 100 if total else None, urban, total)
+            for period in query.periods:
+                observations.append(
+                    Observation(
+                        area, period.label, {}, observed.value, observed.numerator, observed.denominator
+                    )
+                )
+        return QueryResult(release, indicator, query, observations)
+
+    @staticmethod
+    def _check_periods(release: Release, periods: Sequence[Period]) -> None:
+        first, last = release.first_month + 1, release.last_month
+        for period in periods:
+            if period.first_month < first or period.last_month > last:
+                raise Unprocessable(
+                    f"period {period.label} is outside release {release.id}, which covers "
+                    f"{month_label(first)} to {month_label(last)} (whole periods only)"
+                )
+
+    async def _urban(self, release: Release, query: ObservationQuery) -> dict[tuple[str, int], FloatArray]:
+        result: dict[tuple[str, int], FloatArray] = {}
+        months = sorted({p.last_month for p in query.periods})
+        for code in query.areas:
+            area = await self.geography.get_area(query.geography, code)
+            if area is None:
+                continue
+            communes = (
+                [code]
+                if area.level == "commune"
+                else await self.geography.descendant_codes(query.geography, code, "commune")
+            )
+            urban = [
+                a.code
+                for a in (await self.geography.get_areas(query.geography, communes)).values()
+                if a.urban
+            ]
+            for month in months:
+                total = np.zeros(MEASURES["population"].shape)
+                for _, _, blob in await self.releases.cells(
+                    release.id, "population", query.geography, urban, [month]
+                ):
+                    total += decode_cells(blob, MEASURES["population"])
+                result[(code, month)] = total
+        return result

@@ -1,0 +1,1 @@
+"""From validated register records to published releases."""

@@ -1,0 +1,207 @@
+"""Ingest: connector -> validation -> staging -> release builder -> atomic publish.
+
+A load is recorded before anything else, so a failed load leaves its trace (status, message and
+rejected rows) while the served release stays as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.cube import encode_cells, encode_keysums, month_label
+from app.db import transaction
+from app.models import Release
+from app.releases.builder import CubeBlock, ReleaseBuilder
+from app.releases.mappings import plan_geography
+from app.releases.validation import (
+    RegisterFormatError,
+    Reject,
+    ValidationResult,
+    validate_register,
+)
+from app.repositories.releases import ReleaseRepository
+from connectors.base import RegisterConnector
+
+REJECTS_SHOWN = 20
+
+
+@dataclass
+class IngestReport:
+    load_id: int
+    connector: str
+    source: str
+    status: str  # published | unchanged | failed
+    message: str
+    release_id: str | None = None
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def register_hash(result: ValidationResult) -> str:
+    """A fingerprint of the accepted records, independent of row order."""
+    digest = hashlib.sha256()
+    frames = (result.register.households, result.register.persons, result.register.events)
+    for frame in frames:
+        digest.update(np.sort(frame.hash_rows(seed=0).to_numpy()).tobytes())
+    digest.update(f"{result.register.snapshot_month}:{result.register.last_month}".encode())
+    return digest.hexdigest()
+
+
+def _summarise(rejects: list[Reject]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    reasons = Counter(r.reason for r in rejects)
+    first = [vars(r) for r in rejects[:REJECTS_SHOWN]]
+    return dict(reasons.most_common()), first
+
+
+def cube_rows(release_id: str, blocks: list[CubeBlock]) -> Iterator[dict[str, Any]]:
+    """One row per area x month x measure that is not all zeros (absent rows read as zeros)."""
+    for block in blocks:
+        counts, keysums = block.counts, block.keysums
+        flat = counts.reshape(counts.shape[0], counts.shape[1], -1)
+        nonzero = np.argwhere(flat.any(axis=2))
+        for area, offset in nonzero:
+            yield {
+                "release_id": release_id,
+                "measure": block.measure.name,
+                "geography": block.mapping.geography,
+                "area_code": block.mapping.codes[area],
+                "month": block.first_month + int(offset),
+                "counts": encode_cells(counts[area, offset]),
+                "keysums": encode_keysums(keysums[area, offset]),
+            }
+
+
+class IngestService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], privacy_secret: str) -> None:
+        self.sessions = sessions
+        self.secret = privacy_secret.encode()
+
+    async def ingest(self, connector: RegisterConnector, allow_rejects: bool = False) -> IngestReport:
+        async with transaction(self.sessions) as session:
+            load = await ReleaseRepository(session).start_load(connector.name, connector.describe())
+        assert load.id is not None
+        report = IngestReport(load.id, connector.name, connector.describe(), "failed", "")
+        try:
+            await self._run(connector, report, allow_rejects)
+        except RegisterFormatError as exc:
+            report.status, report.message = "failed", exc.detail
+        async with transaction(self.sessions) as session:
+            await ReleaseRepository(session).finish_load(
+                load.id,
+                status=report.status,
+                message=report.message,
+                release_id=report.release_id,
+                rows_read=sum(report.rows_read.values()),
+                rows_rejected=report.rejected,
+            )
+        return report
+
+    async def _run(self, connector: RegisterConnector, report: IngestReport, allow_rejects: bool) -> None:
+        clock = time.perf_counter()
+        source = await connector.read()
+        report.seconds["read"] = round(time.perf_counter() - clock, 2)
+        async with self.sessions() as session:
+            repository = ReleaseRepository(session)
+            areas = await repository.areas(source.geography)
+            if not areas:
+                raise RegisterFormatError(
+                    f"geography '{source.geography}' is not loaded; run `portal geography load`"
+                )
+            links = await repository.links_from(source.geography)
+            other_areas = {g: await repository.areas(g) for g in links}
+        communes = {a.code for a in areas if a.level == "commune"}
+
+        clock = time.perf_counter()
+        result = await asyncio.to_thread(validate_register, source, communes)
+        report.seconds["validate"] = round(time.perf_counter() - clock, 2)
+        report.rows_read = result.rows_read
+        report.rejected = len(result.rejects)
+        report.reject_reasons, report.first_rejects = _summarise(result.rejects)
+        if result.rejects:
+            async with transaction(self.sessions) as session:
+                await ReleaseRepository(session).add_rejects(
+                    [{"load_id": report.load_id, **vars(r)} for r in result.rejects]
+                )
+            if not allow_rejects:
+                report.message = (
+                    f"{len(result.rejects)} rows rejected; nothing published (fix them, or publish the valid rows "
+                    "with --allow-rejects)"
+                )
+                return
+        input_hash = register_hash(result)
+        async with self.sessions() as session:
+            existing = await ReleaseRepository(session).release_with_hash("register", input_hash)
+        if existing is not None:
+            report.status, report.release_id = "unchanged", existing.id
+            report.message = f"the same records are already published as {existing.id}; nothing new"
+            return
+
+        clock = time.perf_counter()
+        register_communes = set(result.register.persons["area_code"].unique().to_list())
+        plan = plan_geography(source.geography, register_communes, areas, other_areas, links)
+        blocks = await asyncio.to_thread(self._build, result, plan.communes, plan)
+        report.seconds["build"] = round(time.perf_counter() - clock, 2)
+
+        clock = time.perf_counter()
+        created = datetime.now(UTC)
+        release_id = f"register-{created:%Y%m%dT%H%M%S}-{input_hash[:8]}"
+        accepted = {
+            "households": result.register.households.height,
+            "persons": result.register.persons.height,
+            "events": result.register.events.height,
+        }
+        release = Release(
+            id=release_id,
+            kind="register",
+            created_at=created,
+            synthetic=source.synthetic,
+            first_month=result.register.snapshot_month,
+            last_month=result.register.last_month,
+            geographies=",".join(sorted(plan.levels)),
+            sources=json.dumps(
+                [{"connector": connector.name, "source": connector.describe(), "input_hash": input_hash}],
+                ensure_ascii=False,
+            ),
+            row_counts=json.dumps(
+                {"read": result.rows_read, "accepted": accepted, "rejected": len(result.rejects)},
+                ensure_ascii=False,
+            ),
+            input_hash=input_hash,
+            note=json.dumps(
+                {
+                    "areas": plan.levels,
+                    "partial": plan.partial,
+                    "period": [
+                        month_label(result.register.snapshot_month),
+                        month_label(result.register.last_month),
+                    ],
+                },
+                ensure_ascii=False,
+            ),
+        )
+        async with transaction(self.sessions) as session:
+            written = await ReleaseRepository(session).add_release(release, cube_rows(release_id, blocks))
+        report.seconds["publish"] = round(time.perf_counter() - clock, 2)
+        report.status, report.release_id = "published", release_id
+        report.message = f"published {release_id}: {written} cube rows"
+
+    def _build(self, result: ValidationResult, communes: list[str], plan: Any) -> list[CubeBlock]:
+        builder = ReleaseBuilder(result.register, communes, self.secret)
+        return builder.build(plan.mappings)
