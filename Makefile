@@ -16,9 +16,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## Serve http://$(HOST):$(PORT) on the embedded SQLite database, with the reference data loaded.
+DEMO_SCALE ?= 0.02
+
+## Serve http://$(HOST):$(PORT) on the embedded SQLite database: reference data, the 2019 census
+## totals and the synthetic demo register (a small scale so that it starts in well under a minute).
 run: install
 	$(BIN)/portal geography load > /dev/null
+	$(BIN)/portal ingest census2019 > /dev/null
+	$(BIN)/portal demo --scale $(DEMO_SCALE) > /dev/null
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 ## The whole suite (SQLite; PostgreSQL and Redis too when PORTAL_TEST_DATABASE_URL/REDIS_URL are set).
@@ -28,7 +33,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app auth connectors schema tests
+	$(BIN)/mypy app auth connectors schema tests bench
 
 format: install
 	$(BIN)/ruff format .
@@ -37,6 +42,10 @@ format: install
 ## Write the contracts checked by the tests: openapi/openapi.json.
 export: install
 	$(BIN)/python -m app.contracts
+
+## Benchmarks (one command each; figures and ratios printed).
+bench: install
+	$(BIN)/python -m bench.release_build
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

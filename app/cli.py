@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from app.db import create_engine, session_factory, transaction, upgrade_database
+from app.errors import DomainError
 from app.settings import Settings
+from connectors.base import RegisterConnector
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -44,6 +47,69 @@ async def _geography_load(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _ensure_reference(settings: Settings) -> None:
+    """Every data command works on a fresh database: migrations and reference data come first."""
+    from connectors.reference import load_reference_data
+
+    engine = create_engine(settings)
+    try:
+        await upgrade_database(engine)
+        async with transaction(session_factory(engine)) as session:
+            await load_reference_data(session)
+    finally:
+        await engine.dispose()
+
+
+async def _ingest(connector: RegisterConnector, settings: Settings, allow_rejects: bool) -> int:
+    from app.services.ingest import IngestService
+
+    await _ensure_reference(settings)
+    engine = create_engine(settings)
+    try:
+        service = IngestService(session_factory(engine), settings.privacy_secret.get_secret_value())
+        report = await service.ingest(connector, allow_rejects=allow_rejects)
+    finally:
+        await engine.dispose()
+    _print_json(report.as_dict())
+    return 0 if report.status in ("published", "unchanged") else 1
+
+
+async def _ingest_csv(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.csv_dir import CsvDirectoryConnector
+
+    return await _ingest(CsvDirectoryConnector(Path(args.directory)), settings, args.allow_rejects)
+
+
+async def _ingest_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.sql import SqlConnector
+
+    return await _ingest(SqlConnector(args.url), settings, args.allow_rejects)
+
+
+async def _ingest_census(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.census import publish_census
+
+    await _ensure_reference(settings)
+    engine = create_engine(settings)
+    try:
+        report = await publish_census(session_factory(engine))
+    finally:
+        await engine.dispose()
+    _print_json(report)
+    return 0
+
+
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.csv_dir import write_register
+    from connectors.demo import demo_connector
+
+    connector = demo_connector(args.scale, args.seed)
+    if args.export:
+        write_register(Path(args.export), await connector.read())
+        print(f"wrote the synthetic demo register to {args.export}", file=sys.stderr)
+    return await _ingest(connector, settings, allow_rejects=False)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -69,7 +135,40 @@ def build_parser() -> argparse.ArgumentParser:
     geography_actions.add_parser(
         "load", help="load geography versions, the crosswalk and the indicator catalogue (idempotent)"
     ).set_defaults(handler=_geography_load)
+
+    ingest = commands.add_parser("ingest", help="load a register and publish a release").add_subparsers(
+        dest="connector", required=True
+    )
+    csv_command = ingest.add_parser("csv", help="a directory of canonical CSVs with manifest.json")
+    csv_command.add_argument("directory")
+    sql_command = ingest.add_parser("sql", help="the register's tables in a PostgreSQL database")
+    sql_command.add_argument("url", help="e.g. postgresql://user@host:5432/register")
+    for command, handler in ((csv_command, _ingest_csv), (sql_command, _ingest_sql)):
+        command.add_argument(
+            "--allow-rejects", action="store_true", help="publish the valid rows even when some are rejected"
+        )
+        command.set_defaults(handler=handler)
+    ingest.add_parser("census2019", help="the 2019 census totals as a reference release").set_defaults(
+        handler=_ingest_census
+    )
+
+    demo = commands.add_parser(
+        "demo", help="build and publish the synthetic demo register (Bắc Giang, Thanh Hóa)"
+    )
+    demo.add_argument(
+        "--scale", type=float, default=0.05, help="fraction of the real population (1.0 = 5.4 million)"
+    )
+    demo.add_argument("--seed", type=int, default=2025)
+    demo.add_argument("--export", metavar="DIR", help="also write it as canonical CSVs")
+    demo.set_defaults(handler=_demo)
     return parser
+
+
+async def run(argv: Sequence[str], settings: Settings) -> int:
+    """Run a data command (everything but `serve`) on the running event loop."""
+    args = build_parser().parse_args(argv)
+    handler: Command = args.handler
+    return await handler(args, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.sync_handler(args, settings)
         return result
     handler: Command = args.handler
-    return asyncio.run(handler(args, settings))
+    try:
+        return asyncio.run(handler(args, settings))
+    except DomainError as exc:
+        print(f"portal: {exc.detail}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

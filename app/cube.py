@@ -108,21 +108,42 @@ def month_label(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def encode_cells(values: NDArray[np.int64]) -> bytes:
-    """int32 little-endian, zlib-compressed: small-area arrays are mostly zeros."""
+@dataclass(frozen=True)
+class Layout:
+    """The measures of a release's cube rows, in order: each row is their arrays concatenated."""
+
+    measures: tuple[Measure, ...]
+
+    @classmethod
+    def named(cls, names: list[str]) -> Layout:
+        return cls(tuple(MEASURES[n] for n in names))
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.measures]
+
+    @property
+    def size(self) -> int:
+        return sum(m.size for m in self.measures)
+
+    def offset(self, name: str) -> int:
+        start = 0
+        for measure in self.measures:
+            if measure.name == name:
+                return start
+            start += measure.size
+        raise KeyError(name)
+
+    def extract(self, row: NDArray[np.int64], name: str) -> NDArray[np.int64]:
+        measure = MEASURES[name]
+        start = self.offset(name)
+        return row[start : start + measure.size].reshape(measure.shape)
+
+
+def encode_row(values: NDArray[np.int64]) -> bytes:
+    """int32 little-endian, zlib-compressed: small-area rows are mostly zeros."""
     return zlib.compress(np.ascontiguousarray(values, dtype="<i4").tobytes(), 1)
 
 
-def decode_cells(blob: bytes, measure: Measure) -> NDArray[np.int64]:
-    flat = np.frombuffer(zlib.decompress(blob), dtype="<i4").astype(np.int64)
-    return flat.reshape(measure.shape) if measure.axes else flat.reshape(())
-
-
-def encode_keysums(values: NDArray[np.int64]) -> bytes:
-    """Record-key sums (mod 2^31) beside the counts, for the cell-key method."""
-    return zlib.compress(np.ascontiguousarray(values, dtype="<i8").tobytes(), 1)
-
-
-def decode_keysums(blob: bytes, measure: Measure) -> NDArray[np.int64]:
-    flat = np.frombuffer(zlib.decompress(blob), dtype="<i8").astype(np.int64)
-    return flat.reshape(measure.shape) if measure.axes else flat.reshape(())
+def decode_row(blob: bytes) -> NDArray[np.int64]:
+    return np.frombuffer(zlib.decompress(blob), dtype="<i4").astype(np.int64)

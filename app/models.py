@@ -134,18 +134,35 @@ class Release(SQLModel, table=True):
 
 
 class CubeCell(SQLModel, table=True):
-    """Base counts of one measure for one area and month, as an encoded array over the measure's axes.
+    """True base counts of one area and month: every measure of the release's layout in one array.
 
-    This is the internal store: true counts and record-key sums. Public serving reads perturbed
-    atoms only (disclosure control).
+    This is the internal store. Public serving reads perturbed atoms only (disclosure control).
     """
 
     __tablename__ = "cube_cell"
 
     release_id: str = Field(primary_key=True, foreign_key="release.id", max_length=64)
-    measure: str = Field(primary_key=True, max_length=32)
     geography: str = Field(primary_key=True, max_length=32)
     area_code: str = Field(primary_key=True, max_length=16)
     month: int = Field(primary_key=True)
-    counts: bytes
-    keysums: bytes | None = None
+    counts: bytes  # int32 little-endian, zlib; measures concatenated in the release's layout
+
+
+class PublishedCell(SQLModel, table=True):
+    """Published (perturbed) atoms of one atom set, tier, area and time unit: the serving store.
+
+    Values only: never true counts, record keys or noise. `exact` marks, per value, the cells of
+    declared invariants that were benchmarked to their true totals (set only on rows of the areas
+    those invariants are declared for).
+    """
+
+    __tablename__ = "published_cell"
+
+    release_id: str = Field(primary_key=True, foreign_key="release.id", max_length=64)
+    tier: str = Field(primary_key=True, max_length=16)
+    geography: str = Field(primary_key=True, max_length=32)
+    area_code: str = Field(primary_key=True, max_length=16)
+    atom_set: str = Field(primary_key=True, max_length=32)
+    period: int = Field(primary_key=True)  # month index of the last month of the atom's time unit
+    values: bytes  # int32 little-endian, zlib: the atom set's cells in its axis order
+    exact: bytes | None = None  # uint8 per value, zlib: 1 where the value is an exact invariant

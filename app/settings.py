@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
+    max_cells: int = Field(default=10_000, ge=1)  # observations one request may ask for
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
 

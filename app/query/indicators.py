@@ -302,6 +302,12 @@ FORMULAS: Final[dict[str, Formula]] = {
     "MEDIAN_AGE": median_age,
 }
 
+# Indicators read only stocks at the end of the period: the query service fetches just that month.
+END_OF_PERIOD_ONLY: Final = frozenset(
+    {"POP", "HH", "AHS", "SR", "MWRA", "CPR", "CPR_MODERN", "URB", "MEDIAN_AGE", "AI"}
+    | {"AGE_0_14", "AGE_15_64", "AGE_65P", "AGE_60P", "DR_CHILD", "DR_OLD", "DR_TOTAL"}
+)
+
 # Measures each indicator reads: the query service fetches only these.
 MEASURES_READ: Final[dict[str, tuple[str, ...]]] = {
     "POP": ("population",),

@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from functools import lru_cache
+from typing import Any, Final
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cube import AGES, MAX_AGE, MEASURES, decode_cells, month_label
+from app.cube import AGES, MAX_AGE, MEASURES, Layout, decode_row, month_label
 from app.errors import InvalidParameter, UnknownArea, UnknownIndicator, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
-from app.query.indicators import FORMULAS, MEASURES_READ, FloatArray, Slice, Value, ages
+from app.query.indicators import END_OF_PERIOD_ONLY, FORMULAS, MEASURES_READ, FloatArray, Slice, Value, ages
 from app.query.periods import Period
 from app.repositories.geography import GeographyRepository
 from app.repositories.indicators import IndicatorRepository
@@ -199,6 +200,17 @@ class _AreaCounts:
         return self._urban if self._urban is not None else np.zeros(MEASURES["population"].shape)
 
 
+def _layout(release: Release) -> Layout:
+    return Layout.named(_note(release.id, release.note)["layout"])
+
+
+@lru_cache(maxsize=64)
+def _note(release_id: str, note: str) -> dict[str, Any]:
+    """A release's description, parsed once: releases are immutable."""
+    parsed: dict[str, Any] = json.loads(note or "{}")
+    return parsed
+
+
 class QueryService:
     def __init__(self, session: AsyncSession, max_cells: int) -> None:
         self.releases = ReleaseRepository(session)
@@ -241,13 +253,16 @@ class QueryService:
         await self._check_areas(release, query)
         self._check_periods(release, query.periods)
 
-        months = sorted({m for p in query.periods for m in (p.first_month - 1, *p.months)})
+        if indicator.code in END_OF_PERIOD_ONLY:
+            months = sorted({p.last_month for p in query.periods})
+        else:
+            months = sorted({m for p in query.periods for m in (p.first_month - 1, *p.months)})
+        layout = _layout(release)
         fetched: dict[tuple[str, str, int], FloatArray] = {}
-        for measure in MEASURES_READ[indicator.code]:
-            for area, month, blob in await self.releases.cells(
-                release.id, measure, query.geography, query.areas, months
-            ):
-                fetched[(measure, area, month)] = decode_cells(blob, MEASURES[measure]).astype(np.float64)
+        for area, month, blob in await self.releases.rows(release.id, query.geography, query.areas, months):
+            row = decode_row(blob)
+            for measure in MEASURES_READ[indicator.code]:
+                fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
         urban = await self._urban(release, query) if indicator.code == "URB" else {}
 
         formula = FORMULAS[indicator.code]
@@ -270,7 +285,7 @@ class QueryService:
         return QueryResult(release, indicator, query, observations)
 
     async def _check_areas(self, release: Release, query: ObservationQuery) -> None:
-        note = json.loads(release.note or "{}")
+        note = _note(release.id, release.note)
         covered: dict[str, str] = note.get("areas", {}).get(query.geography)
         if covered is None:
             raise Unprocessable(
@@ -308,10 +323,11 @@ class QueryService:
                 raise Unprocessable(
                     f"release {release.id} is the census of 1 April 2019: ask for period 2019 or 2019-Q1"
                 )
+        layout = _layout(release)
         counts = {
-            area: decode_cells(blob, MEASURES["census_population"])
-            for area, _, blob in await self.releases.cells(
-                release.id, "census_population", query.geography, query.areas, [release.last_month]
+            area: layout.extract(decode_row(blob), "census_population")
+            for area, _, blob in await self.releases.rows(
+                release.id, query.geography, query.areas, [release.last_month]
             )
         }
         observations = []
@@ -357,11 +373,10 @@ class QueryService:
                 for a in (await self.geography.get_areas(query.geography, communes)).values()
                 if a.urban
             ]
+            layout = _layout(release)
             for month in months:
                 total = np.zeros(MEASURES["population"].shape)
-                for _, _, blob in await self.releases.cells(
-                    release.id, "population", query.geography, urban, [month]
-                ):
-                    total += decode_cells(blob, MEASURES["population"])
+                for _, _, blob in await self.releases.rows(release.id, query.geography, urban, [month]):
+                    total += layout.extract(decode_row(blob), "population")
                 result[(code, month)] = total
         return result

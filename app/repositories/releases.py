@@ -101,13 +101,12 @@ class ReleaseRepository:
         )
         return (await self.session.scalars(query)).first()
 
-    async def cells(
-        self, release_id: str, measure: str, geography: str, area_codes: Sequence[str], months: Sequence[int]
+    async def rows(
+        self, release_id: str, geography: str, area_codes: Sequence[str], months: Sequence[int]
     ) -> Sequence[tuple[str, int, bytes]]:
-        """Encoded counts of one measure for the given areas and months (absent rows are zeros)."""
+        """Encoded cube rows for the given areas and months (absent rows are zeros)."""
         query = select(col(CubeCell.area_code), col(CubeCell.month), col(CubeCell.counts)).where(
             col(CubeCell.release_id) == release_id,
-            col(CubeCell.measure) == measure,
             col(CubeCell.geography) == geography,
             col(CubeCell.area_code).in_(list(area_codes)),
             col(CubeCell.month).in_(list(months)),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.cube import CENSUS_POPULATION, encode_cells, month_index
+from app.cube import CENSUS_POPULATION, encode_row, month_index
 from app.db import transaction
 from app.models import Release
 from app.repositories.releases import ReleaseRepository
@@ -40,12 +40,10 @@ async def publish_census(sessions: async_sessionmaker[AsyncSession]) -> dict[str
     rows = (
         {
             "release_id": release_id,
-            "measure": CENSUS_POPULATION.name,
             "geography": GEOGRAPHY,
             "area_code": code,
             "month": CENSUS_MONTH,
-            "counts": encode_cells(np.array(totals.population[code], dtype=np.int64)),
-            "keysums": None,
+            "counts": encode_row(np.array(totals.population[code], dtype=np.int64)),
         }
         for code in codes
     )
@@ -68,6 +66,7 @@ async def publish_census(sessions: async_sessionmaker[AsyncSession]) -> dict[str
                 "areas": {GEOGRAPHY: {c: totals.levels[c] for c in codes}},
                 "partial": {},
                 "reference_date": REFERENCE_DATE.isoformat(),
+                "layout": [CENSUS_POPULATION.name],
                 "unmatched": unmatched,
             },
             ensure_ascii=False,

@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.cube import encode_cells, encode_keysums, month_label
+from app.cube import encode_row, month_label
 from app.db import transaction
 from app.models import Release
-from app.releases.builder import CubeBlock, ReleaseBuilder
+from app.releases.builder import LAYOUT, MonthCube, ReleaseBuilder
 from app.releases.mappings import plan_geography
 from app.releases.validation import (
     RegisterFormatError,
@@ -70,21 +70,16 @@ def _summarise(rejects: list[Reject]) -> tuple[dict[str, int], list[dict[str, An
     return dict(reasons.most_common()), first
 
 
-def cube_rows(release_id: str, blocks: list[CubeBlock]) -> Iterator[dict[str, Any]]:
-    """One row per area x month x measure that is not all zeros (absent rows read as zeros)."""
-    for block in blocks:
-        counts, keysums = block.counts, block.keysums
-        flat = counts.reshape(counts.shape[0], counts.shape[1], -1)
-        nonzero = np.argwhere(flat.any(axis=2))
-        for area, offset in nonzero:
+def cube_rows(release_id: str, months: Iterable[MonthCube]) -> Iterator[dict[str, Any]]:
+    """One row per area and month holding every measure (rows of all zeros are left out: absent reads as zero)."""
+    for cube in months:
+        for area in np.flatnonzero(cube.counts.any(axis=1)):
             yield {
                 "release_id": release_id,
-                "measure": block.measure.name,
-                "geography": block.mapping.geography,
-                "area_code": block.mapping.codes[area],
-                "month": block.first_month + int(offset),
-                "counts": encode_cells(counts[area, offset]),
-                "keysums": encode_keysums(keysums[area, offset]),
+                "geography": cube.mapping.geography,
+                "area_code": cube.mapping.codes[area],
+                "month": cube.month,
+                "counts": encode_row(cube.counts[area]),
             }
 
 
@@ -130,6 +125,8 @@ class IngestService:
 
         clock = time.perf_counter()
         result = await asyncio.to_thread(validate_register, source, communes)
+        geography, synthetic = source.geography, source.synthetic
+        del source  # the validated frames replace the source's: keep one copy in memory
         report.seconds["validate"] = round(time.perf_counter() - clock, 2)
         report.rows_read = result.rows_read
         report.rejected = len(result.rejects)
@@ -155,8 +152,8 @@ class IngestService:
 
         clock = time.perf_counter()
         register_communes = set(result.register.persons["area_code"].unique().to_list())
-        plan = plan_geography(source.geography, register_communes, areas, other_areas, links)
-        blocks = await asyncio.to_thread(self._build, result, plan.communes, plan)
+        plan = plan_geography(geography, register_communes, areas, other_areas, links)
+        builder = await asyncio.to_thread(ReleaseBuilder, result.register, plan.communes, self.secret)
         report.seconds["build"] = round(time.perf_counter() - clock, 2)
 
         clock = time.perf_counter()
@@ -171,7 +168,7 @@ class IngestService:
             id=release_id,
             kind="register",
             created_at=created,
-            synthetic=source.synthetic,
+            synthetic=synthetic,
             first_month=result.register.snapshot_month,
             last_month=result.register.last_month,
             geographies=",".join(sorted(plan.levels)),
@@ -192,16 +189,16 @@ class IngestService:
                         month_label(result.register.snapshot_month),
                         month_label(result.register.last_month),
                     ],
+                    "layout": [m.name for m in LAYOUT],
                 },
                 ensure_ascii=False,
             ),
         )
         async with transaction(self.sessions) as session:
-            written = await ReleaseRepository(session).add_release(release, cube_rows(release_id, blocks))
-        report.seconds["publish"] = round(time.perf_counter() - clock, 2)
+            # Counting runs month by month as rows are written, so the cube is never whole in memory.
+            written = await ReleaseRepository(session).add_release(
+                release, cube_rows(release_id, builder.build(plan.mappings))
+            )
+        report.seconds["count_and_publish"] = round(time.perf_counter() - clock, 2)
         report.status, report.release_id = "published", release_id
         report.message = f"published {release_id}: {written} cube rows"
-
-    def _build(self, result: ValidationResult, communes: list[str], plan: Any) -> list[CubeBlock]:
-        builder = ReleaseBuilder(result.register, communes, self.secret)
-        return builder.build(plan.mappings)

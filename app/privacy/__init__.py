@@ -1,0 +1,1 @@
+"""Disclosure control: cell-key perturbation of published counts."""
