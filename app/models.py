@@ -149,7 +149,8 @@ class CubeCell(SQLModel, table=True):
 
 
 class PublishedCell(SQLModel, table=True):
-    """Published (perturbed) atoms of one atom set, tier, area and time unit: the serving store.
+    """Published (perturbed) atoms of one area and time unit, every atom set of that time grain in one
+    row (the release note gives the layout): the serving store.
 
     Values only: never true counts, record keys or noise. `exact` marks, per value, the cells of
     declared invariants that were benchmarked to their true totals (set only on rows of the areas
@@ -159,10 +160,9 @@ class PublishedCell(SQLModel, table=True):
     __tablename__ = "published_cell"
 
     release_id: str = Field(primary_key=True, foreign_key="release.id", max_length=64)
-    tier: str = Field(primary_key=True, max_length=16)
     geography: str = Field(primary_key=True, max_length=32)
     area_code: str = Field(primary_key=True, max_length=16)
-    atom_set: str = Field(primary_key=True, max_length=32)
+    time_unit: str = Field(primary_key=True, max_length=16)  # month | quarter | year: the bundle
     period: int = Field(primary_key=True)  # month index of the last month of the atom's time unit
-    values: bytes  # int32 little-endian, zlib: the atom set's cells in its axis order
+    values: bytes  # int32 little-endian, zlib: the bundle's atom sets concatenated
     exact: bytes | None = None  # uint8 per value, zlib: 1 where the value is an exact invariant

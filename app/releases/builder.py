@@ -84,6 +84,7 @@ class AreaMapping:
     """
 
     geography: str
+    level: str  # province | district | commune
     codes: list[str]
     target: NDArray[np.int64]  # per register commune; -1 where the commune is split
     split_targets: dict[int, NDArray[np.int64]] = field(default_factory=dict)
@@ -102,6 +103,20 @@ class MonthCube:
     month: int
     counts: Int64Array  # (areas, LAYOUT_SIZE)
     keysums: Int64Array
+
+
+@dataclass(frozen=True)
+class MonthBuild:
+    """One month of the build: every measure by piece (the finest areas), and by every mapping's areas.
+
+    Pieces carry no migration: a move counts only where it crosses an area's boundary, so migrants
+    are not additive over areas and exist only per mapping.
+    """
+
+    month: int
+    piece_counts: Int64Array  # (pieces, LAYOUT_SIZE)
+    piece_keysums: Int64Array
+    areas: list[MonthCube]
 
 
 LAYOUT: Final[tuple[Measure, ...]] = (
@@ -346,9 +361,18 @@ class ReleaseBuilder:
 
     # ---- counting -------------------------------------------------------------------------------
 
-    def build(self, mappings: list[AreaMapping]) -> Iterator[MonthCube]:
-        """Every base measure, month by month, for every mapping (a level of a geography version)."""
+    def piece_targets(self) -> list[Int64Array]:
+        """Per mapping of the last `build`, the area index of each piece (-1 outside the mapping)."""
+        return self._piece_target
+
+    def build(self, mappings: list[AreaMapping]) -> Iterator[MonthBuild]:
+        """Every base measure, month by month, for every mapping (a level of a geography version).
+
+        The pieces are planned at once (so `piece_targets` is ready); the months come as iterated."""
         self._plan_pieces(mappings)
+        return self._months(mappings)
+
+    def _months(self, mappings: list[AreaMapping]) -> Iterator[MonthBuild]:
         n_pieces = self.n_pieces
         persons = self._person_table
         seg = self._segments
@@ -377,12 +401,16 @@ class ReleaseBuilder:
             stocks.place(counts, sums)
             _place(counts, sums, HOUSEHOLDS, households[0][:, offset, None], households[1][:, offset, None])
             flows.place(month, counts, sums)
+            cubes = []
             for index, mapping in enumerate(mappings):
                 area_counts, area_sums = self._to_mapping(index, counts, sums)
+                if area_counts is counts:  # the identity mapping: migrants must not land in the pieces
+                    area_counts, area_sums = counts.copy(), sums.copy()
                 migration = flows.migration(index, month, len(mapping.codes))
                 for measure, (values, keysums) in migration.items():
                     _place(area_counts, area_sums, measure, values, keysums)
-                yield MonthCube(mapping, month, area_counts, area_sums)
+                cubes.append(MonthCube(mapping, month, area_counts, area_sums))
+            yield MonthBuild(month, counts, sums, cubes)
 
     def _household_stock(self, n_pieces: int) -> tuple[Int64Array, Int64Array]:
         """Households at month end by piece: the snapshot's, plus those formed, less those dissolved."""

@@ -63,7 +63,7 @@ def plan_geography(
             continue
         position = {t: i for i, t in enumerate(targets)}
         target = np.array([position[_ancestor(by_code, c, level) or ""] for c in communes], dtype=np.int64)
-        mappings.append(AreaMapping(geography, targets, target))
+        mappings.append(AreaMapping(geography, level, targets, target))
         levels[geography].update(dict.fromkeys(targets, level))
     partial: dict[str, list[str]] = {}
     weights = _weights()
@@ -126,7 +126,7 @@ def _reexpress(
             shares = np.ones(len(group))
         split_targets[i] = np.array([position[link.to_code] for link in group], dtype=np.int64)
         split_shares[i] = shares.astype(np.float64)
-    commune_mapping = AreaMapping(other, new_communes, target, split_targets, split_shares)
+    commune_mapping = AreaMapping(other, "commune", new_communes, target, split_targets, split_shares)
     provinces = sorted({by_code[c].parent_code or "" for c in new_communes})
     province_position = {p: i for i, p in enumerate(provinces)}
     commune_to_province = np.array(
@@ -134,6 +134,7 @@ def _reexpress(
     )
     province_mapping = AreaMapping(
         other,
+        "province",
         provinces,
         np.where(target >= 0, commune_to_province[np.maximum(target, 0)], -1),
         {i: commune_to_province[t] for i, t in split_targets.items()},

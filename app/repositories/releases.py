@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from app.models import Area, AreaLink, CubeCell, LoadReject, RegisterLoad, Release
 
@@ -72,21 +72,30 @@ class ReleaseRepository:
         query = select(Release).where(col(Release.kind) == kind, col(Release.input_hash) == input_hash)
         return (await self.session.scalars(query.limit(1))).first()
 
-    async def add_release(self, release: Release, cells: Iterable[dict[str, Any]]) -> int:
-        """Insert a release and its cube in the caller's transaction: it appears whole or not at all."""
+    async def add_release(
+        self, release: Release, rows: Iterable[tuple[type[SQLModel], dict[str, Any]]]
+    ) -> int:
+        """Insert a release and its rows (cube and published atoms) in the caller's transaction: it
+        appears whole or not at all. Returns the number of cube rows."""
         self.session.add(release)
         await self.session.flush()
-        batch: list[dict[str, Any]] = []
+        batches: dict[type[SQLModel], list[dict[str, Any]]] = {}
         written = 0
-        for cell in cells:
-            batch.append(cell)
+
+        async def flush(table: type[SQLModel], batch: list[dict[str, Any]]) -> None:
+            # A Core insert of the table: an executemany, without the ORM's per-row bookkeeping.
+            await self.session.execute(insert(SQLModel.metadata.tables[str(table.__tablename__)]), batch)
+            batch.clear()
+
+        for table, row in rows:
+            batch = batches.setdefault(table, [])
+            batch.append(row)
+            written += table is CubeCell
             if len(batch) >= _BATCH:
-                await self.session.execute(insert(CubeCell), batch)
-                written += len(batch)
-                batch = []
-        if batch:
-            await self.session.execute(insert(CubeCell), batch)
-            written += len(batch)
+                await flush(table, batch)
+        for table, batch in batches.items():
+            if batch:
+                await flush(table, batch)
         return written
 
     async def list_releases(self) -> Sequence[Release]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cube import CENSUS_POPULATION, encode_row, month_index
 from app.db import transaction
-from app.models import Release
+from app.models import CubeCell, Release
 from app.repositories.releases import ReleaseRepository
 from connectors.census2019 import CENSUS_FILE, GEOGRAPHY, REFERENCE_DATE, read_census
 
@@ -38,13 +38,16 @@ async def publish_census(sessions: async_sessionmaker[AsyncSession]) -> dict[str
     release_id = f"census-2019-{input_hash[:8]}"
     codes = sorted(c for c in totals.population if c in known)
     rows = (
-        {
-            "release_id": release_id,
-            "geography": GEOGRAPHY,
-            "area_code": code,
-            "month": CENSUS_MONTH,
-            "counts": encode_row(np.array(totals.population[code], dtype=np.int64)),
-        }
+        (
+            CubeCell,
+            {
+                "release_id": release_id,
+                "geography": GEOGRAPHY,
+                "area_code": code,
+                "month": CENSUS_MONTH,
+                "counts": encode_row(np.array(totals.population[code], dtype=np.int64)),
+            },
+        )
         for code in codes
     )
     release = Release(

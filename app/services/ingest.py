@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import SQLModel
 
 from app.cube import encode_row, month_label
 from app.db import transaction
-from app.models import Release
-from app.releases.builder import LAYOUT, MonthCube, ReleaseBuilder
+from app.models import CubeCell, PublishedCell, Release
+from app.privacy.cellkey import METHOD, AtomPublisher, ptable_for
+from app.privacy.lattice import ATOM_SETS
+from app.releases.builder import LAYOUT, MonthBuild, ReleaseBuilder
 from app.releases.mappings import plan_geography
 from app.releases.validation import (
     RegisterFormatError,
@@ -70,9 +73,9 @@ def _summarise(rejects: list[Reject]) -> tuple[dict[str, int], list[dict[str, An
     return dict(reasons.most_common()), first
 
 
-def cube_rows(release_id: str, months: Iterable[MonthCube]) -> Iterator[dict[str, Any]]:
+def cube_rows(release_id: str, build: MonthBuild) -> Iterator[dict[str, Any]]:
     """One row per area and month holding every measure (rows of all zeros are left out: absent reads as zero)."""
-    for cube in months:
+    for cube in build.areas:
         for area in np.flatnonzero(cube.counts.any(axis=1)):
             yield {
                 "release_id": release_id,
@@ -81,6 +84,17 @@ def cube_rows(release_id: str, months: Iterable[MonthCube]) -> Iterator[dict[str
                 "month": cube.month,
                 "counts": encode_row(cube.counts[area]),
             }
+
+
+def release_rows(
+    release_id: str, months: Iterable[MonthBuild], publisher: AtomPublisher
+) -> Iterator[tuple[type[SQLModel], dict[str, Any]]]:
+    """The internal cube and the published atoms, month by month as the builder counts them."""
+    for build in months:
+        for row in cube_rows(release_id, build):
+            yield CubeCell, row
+        for row in publisher.add(build):
+            yield PublishedCell, row
 
 
 class IngestService:
@@ -164,6 +178,16 @@ class IngestService:
             "persons": result.register.persons.height,
             "events": result.register.events.height,
         }
+        builder_months = builder.build(plan.mappings)
+        publisher = AtomPublisher(
+            release_id,
+            list(ATOM_SETS.values()),
+            plan.mappings,
+            builder.piece_targets(),
+            geography,
+            result.register.snapshot_month,
+            self.secret,
+        )
         release = Release(
             id=release_id,
             kind="register",
@@ -190,6 +214,11 @@ class IngestService:
                         month_label(result.register.last_month),
                     ],
                     "layout": [m.name for m in LAYOUT],
+                    "disclosure": {
+                        "method": METHOD,
+                        "atom_sets": {a.name: ptable_for(a).version for a in ATOM_SETS.values()},
+                        "answerable": publisher.answerable(),
+                    },
                 },
                 ensure_ascii=False,
             ),
@@ -197,7 +226,7 @@ class IngestService:
         async with transaction(self.sessions) as session:
             # Counting runs month by month as rows are written, so the cube is never whole in memory.
             written = await ReleaseRepository(session).add_release(
-                release, cube_rows(release_id, builder.build(plan.mappings))
+                release, release_rows(release_id, builder_months, publisher)
             )
         report.seconds["count_and_publish"] = round(time.perf_counter() - clock, 2)
         report.status, report.release_id = "published", release_id

@@ -31,8 +31,8 @@ def test_key_sums_add_the_keys_of_the_counted_records() -> None:
     source = small_register()
     communes = sorted({WARD_A, WARD_B, COMMUNE_C})
     register = validate_register(source, set(communes)).register
-    mapping = AreaMapping("vn-2025-01", communes, np.arange(len(communes), dtype=np.int64))
-    cubes = list(ReleaseBuilder(register, communes, SECRET).build([mapping]))
+    mapping = AreaMapping("vn-2025-01", "commune", communes, np.arange(len(communes), dtype=np.int64))
+    cubes = [m.areas[0] for m in ReleaseBuilder(register, communes, SECRET).build([mapping])]
     january = next(c for c in cubes if c.month == 2024 * 12)
     # Ward B at the end of January 2024: P5 (male, 25) and P6 (female, 24); P10 (male, 53).
     b = communes.index(WARD_B)
@@ -53,8 +53,8 @@ def test_ages_at_events_are_completed_years_on_the_event_day() -> None:
     source = small_register()
     communes = sorted({WARD_A, WARD_B, COMMUNE_C})
     register = validate_register(source, set(communes)).register
-    mapping = AreaMapping("vn-2025-01", communes, np.arange(len(communes), dtype=np.int64))
-    cubes = {c.month: c for c in ReleaseBuilder(register, communes, SECRET).build([mapping])}
+    mapping = AreaMapping("vn-2025-01", "commune", communes, np.arange(len(communes), dtype=np.int64))
+    cubes = {m.month: m.areas[0] for m in ReleaseBuilder(register, communes, SECRET).build([mapping])}
     # P4, born 1940-02-01, dies 2024-06-20: 84 (a June date must not compare as earlier than February).
     deaths = cubes[2024 * 12 + 5].counts[communes.index(WARD_A), OFFSETS["deaths"] :][: DEATHS.size]
     assert deaths.reshape(DEATHS.shape)[1, 84] == 1

@@ -53,15 +53,14 @@ def upgrade() -> None:
     op.create_table(
         "published_cell",
         sa.Column("release_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("tier", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("geography", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("area_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("atom_set", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("time_unit", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("period", sa.Integer(), nullable=False),
         sa.Column("values", sa.LargeBinary(), nullable=False),
         sa.Column("exact", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(["release_id"], ["release.id"]),
-        sa.PrimaryKeyConstraint("release_id", "tier", "geography", "area_code", "atom_set", "period"),
+        sa.PrimaryKeyConstraint("release_id", "geography", "area_code", "time_unit", "period"),
     )
 
 
