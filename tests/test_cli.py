@@ -14,6 +14,7 @@ from app.db import create_engine, session_factory
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService
 from app.repositories.releases import ReleaseRepository
+from auth.principal import Tier
 from tests.backends import fresh_database
 from tests.conftest import settings_for
 
@@ -23,7 +24,7 @@ async def indicator(
 ) -> float | None:
     query = ObservationQuery(code, "vn-2025-01", (area,), tuple(parse_periods(period)))
     async with sessions() as session:
-        return (await QueryService(session, 10_000).observations(query)).observations[0].value
+        return (await QueryService(session, 10_000).observations(query, Tier.INTERNAL)).observations[0].value
 
 
 def province_communes(province: str) -> set[str]:

@@ -8,6 +8,7 @@ per-year definitions require.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -15,7 +16,7 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from app.cube import AGES, MAX_AGE, METHODS
+from app.cube import AGES, MAX_AGE, METHODS, Axis
 from connectors.canonical import MODERN_METHODS
 
 FloatArray = NDArray[np.float64]
@@ -62,6 +63,12 @@ class Counts(Protocol):
 
     def urban_population(self) -> FloatArray:
         """Population at the end of the period living in urban communes (phường, thị trấn)."""
+        ...
+
+    def bands(self, measure: str, axis: Axis) -> tuple[int, ...]:
+        """First values of the bands the measure's counts come in along an axis (all values when exact).
+
+        Counts of a band sit at its first value, so sums over whole bands are right as they stand."""
         ...
 
 
@@ -250,16 +257,21 @@ def dependency(
 
 
 def median_age(c: Counts, s: Slice) -> Value:
-    """The age splitting the population in halves, interpolated within the single year."""
+    """The age splitting the population in halves, interpolated linearly within its age band."""
     by_age = c.stock("population")[s.sex].sum(axis=0)
     total = float(by_age.sum())
     if total <= 0:
         return Value(None, 0.0, None)
-    cumulative = np.cumsum(by_age)
-    year = int(np.searchsorted(cumulative, total / 2))
-    before = float(cumulative[year - 1]) if year > 0 else 0.0
-    inside = float(by_age[year])
-    return Value(year + (total / 2 - before) / inside if inside else float(year), total / 2, total)
+    starts = [*c.bands("population", Axis.AGE), AGES]
+    cumulative = 0.0
+    for low, high in itertools.pairwise(starts):
+        inside = float(by_age[low:high].sum())
+        if cumulative + inside >= total / 2 and inside > 0:
+            # The open 100+ band is taken as one year wide, as a single-year table would.
+            width = high - low if high < AGES else 1
+            return Value(low + (total / 2 - cumulative) / inside * width, total / 2, total)
+        cumulative += inside
+    return Value(float(MAX_AGE), total / 2, total)
 
 
 FORMULAS: Final[dict[str, Formula]] = {
@@ -300,51 +312,4 @@ FORMULAS: Final[dict[str, Formula]] = {
     "DR_TOTAL": dependency([(0, 14), (65, None)], (15, 64)),
     "AI": dependency([(60, None)], (0, 14)),
     "MEDIAN_AGE": median_age,
-}
-
-# Indicators read only stocks at the end of the period: the query service fetches just that month.
-END_OF_PERIOD_ONLY: Final = frozenset(
-    {"POP", "HH", "AHS", "SR", "MWRA", "CPR", "CPR_MODERN", "URB", "MEDIAN_AGE", "AI"}
-    | {"AGE_0_14", "AGE_15_64", "AGE_65P", "AGE_60P", "DR_CHILD", "DR_OLD", "DR_TOTAL"}
-)
-
-# Measures each indicator reads: the query service fetches only these.
-MEASURES_READ: Final[dict[str, tuple[str, ...]]] = {
-    "POP": ("population",),
-    "HH": ("households",),
-    "AHS": ("population", "households"),
-    "SR": ("population",),
-    "SRB": ("births",),
-    "BIRTHS": ("births",),
-    "CBR": ("births", "population"),
-    "ASFR": ("births", "population"),
-    "TFR": ("births", "population"),
-    "GFR": ("births", "population"),
-    "BIRTH3": ("births",),
-    "DEATHS": ("deaths",),
-    "CDR": ("deaths", "population"),
-    "IMR": ("deaths", "births"),
-    "NIR": ("births", "deaths", "population"),
-    "IN_MIGRANTS": ("in_migrants",),
-    "OUT_MIGRANTS": ("out_migrants",),
-    "IR": ("in_migrants", "population"),
-    "OR": ("out_migrants", "population"),
-    "NMR": ("in_migrants", "out_migrants", "population"),
-    "GR": ("births", "deaths", "in_migrants", "out_migrants", "population"),
-    "MWRA": ("married_women",),
-    "CPR": ("contraceptive_users", "married_women"),
-    "CPR_MODERN": ("contraceptive_users", "married_women"),
-    "MAR": ("marriages",),
-    "CMR": ("marriages", "population"),
-    "DIV": ("divorces",),
-    "URB": ("population",),
-    "AGE_0_14": ("population",),
-    "AGE_15_64": ("population",),
-    "AGE_65P": ("population",),
-    "AGE_60P": ("population",),
-    "DR_CHILD": ("population",),
-    "DR_OLD": ("population",),
-    "DR_TOTAL": ("population",),
-    "AI": ("population",),
-    "MEDIAN_AGE": ("population",),
 }

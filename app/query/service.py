@@ -1,29 +1,35 @@
-"""The query service: indicator x areas x periods x breakdowns -> values, from a published release.
+"""The query service: indicator x areas x periods x breakdowns -> released values, from a release.
 
-This is the one implementation behind REST, GraphQL and the explorer. Its result is not publishable
-as it stands: it holds values computed from the release's base counts, which disclosure control must
-turn into released values first.
+This is the one implementation behind REST, GraphQL and the explorer. For the public and department
+tiers it reads only published atoms (planned against the tier's lattice, app.query.plan); for the
+internal tier, the true cube. Its values become publishable only through app.privacy.released.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Final
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cube import AGES, MAX_AGE, MEASURES, Layout, decode_row, month_label
+from app.cube import AGES, AXIS_SIZES, MAX_AGE, MEASURES, Axis, Layout, decode_row, month_label
 from app.errors import InvalidParameter, UnknownArea, UnknownIndicator, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
-from app.query.indicators import END_OF_PERIOD_ONLY, FORMULAS, MEASURES_READ, FloatArray, Slice, Value, ages
+from app.privacy.cellkey import bundles, decode_exact, decode_values
+from app.privacy.lattice import ATOM_SETS, AtomSet, TimeGrain
+from app.privacy.released import CENSUS_METHOD, INTERNAL_METHOD, Computed, ReleasedResult, release_result
+from app.query.indicators import FORMULAS, FloatArray, Slice, Value, ages
 from app.query.periods import Period
+from app.query.plan import Need, choose, needs
 from app.repositories.geography import GeographyRepository
 from app.repositories.indicators import IndicatorRepository
 from app.repositories.releases import ReleaseRepository
+from auth.principal import Tier
 
 BREAKDOWNS: Final = ("sex", "age5", "age1", "age")
 SEX_CODES: Final = {"male": 0, "female": 1}
@@ -81,24 +87,18 @@ class ObservationQuery:
     release: str | None = None
 
 
-@dataclass(frozen=True)
-class Observation:
-    area: str
-    period: str
-    breakdown: dict[str, str]
-    value: float | None
-    numerator: float
-    denominator: float | None
+class TooSparse(Unprocessable):
+    code = "too-sparse"
+    title = "Table too sparse to publish"
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    """Values computed from base counts: internal until disclosure control releases them."""
+# A department table is refused when most of its non-zero cells are below this (DESIGN.md: a
+# sparsity check, so that detailed tables do not become lists of small groups).
+TINY: Final = 5
+SPARSE_SHARE: Final = 0.5
+SPARSE_MIN_CELLS: Final = 10
 
-    release: Release
-    indicator: Indicator
-    query: ObservationQuery
-    observations: list[Observation] = field(default_factory=list)
+Key = tuple[str, str, int]  # measure, area, month
 
 
 @dataclass(frozen=True)
@@ -166,21 +166,33 @@ def _groups(indicator: Indicator, query: ObservationQuery) -> list[_Group]:
     ]
 
 
+def count_cells(indicator: Indicator, query: ObservationQuery) -> int:
+    """Observations a query asks for: the one cost model of REST's cell cap and GraphQL's query cost."""
+    return len(query.areas) * len(query.periods) * len(_groups(indicator, query))
+
+
 class _AreaCounts:
-    """The Counts view of one area and one period over fetched cube cells."""
+    """The Counts view of one area and one period over fetched cells, noting whether all were exact."""
 
     def __init__(
         self,
-        cells: dict[tuple[str, str, int], FloatArray],
+        cells: dict[Key, FloatArray],
+        inexact: set[Key],
+        bands: dict[str, dict[Axis, tuple[int, ...]]],
         area: str,
         period: Period,
         urban: FloatArray | None,
     ):
-        self.cells, self.area, self.period, self._urban = cells, area, period, urban
+        self.cells, self.inexact, self._bands = cells, inexact, bands
+        self.area, self.period, self._urban = area, period, urban
         self.years = period.years
+        self.exact = True
 
     def _at(self, measure: str, month: int) -> FloatArray:
-        found = self.cells.get((measure, self.area, month))
+        key = (measure, self.area, month)
+        if key in self.inexact:
+            self.exact = False
+        found = self.cells.get(key)
         return found if found is not None else np.zeros(MEASURES[measure].shape, dtype=np.float64)
 
     def stock(self, measure: str) -> FloatArray:
@@ -197,7 +209,23 @@ class _AreaCounts:
         return sum((self._at(measure, m) for m in self.period.months), np.zeros(MEASURES[measure].shape))
 
     def urban_population(self) -> FloatArray:
+        key = ("urban_population", self.area, self.period.last_month)
+        if key in self.inexact:
+            self.exact = False
         return self._urban if self._urban is not None else np.zeros(MEASURES["population"].shape)
+
+    def bands(self, measure: str, axis: Axis) -> tuple[int, ...]:
+        return self._bands.get(measure, {}).get(axis, tuple(range(AXIS_SIZES[axis])))
+
+
+def expand(atoms: AtomSet, values: NDArray[np.int64]) -> FloatArray:
+    """Atoms onto the measure's full axes, each band's value at its first single value (so a sum over
+    any union of whole bands is the sum of its atoms)."""
+    full = np.zeros(atoms.measure.shape, dtype=np.float64)
+    if not atoms.bands:
+        return values.reshape(()).astype(np.float64)
+    full[np.ix_(*(np.asarray(e) for e in atoms.bands))] = values.reshape(atoms.shape)
+    return full
 
 
 def _layout(release: Release) -> Layout:
@@ -231,7 +259,8 @@ class QueryService:
             raise UnknownRelease(f"no release '{release_id}'; list them at /v1/releases")
         return release
 
-    async def observations(self, query: ObservationQuery) -> QueryResult:
+    async def observations(self, query: ObservationQuery, tier: Tier) -> ReleasedResult:
+        """Values of one indicator for areas x periods x breakdown cells, released for the tier."""
         indicator = await self.indicators.get_indicator(query.indicator.upper())
         if indicator is None:
             raise UnknownIndicator(f"no indicator with code '{query.indicator}'; list them at /v1/indicators")
@@ -241,9 +270,9 @@ class QueryService:
             )
         release = await self.resolve_release(query.release)
         if release.kind == "census":
-            return await self._census(release, indicator, query)
+            return await self._census(release, indicator, query, tier)
         groups = _groups(indicator, query)
-        cells = len(query.areas) * len(query.periods) * len(groups)
+        cells = count_cells(indicator, query)
         if cells > self.max_cells:
             raise Unprocessable(
                 f"the request asks for {cells} cells; the limit is {self.max_cells}: split it, or use the bulk download",
@@ -253,36 +282,107 @@ class QueryService:
         await self._check_areas(release, query)
         self._check_periods(release, query.periods)
 
-        if indicator.code in END_OF_PERIOD_ONLY:
-            months = sorted({p.last_month for p in query.periods})
+        ranges = [(r.low, r.high) for r in query.age] + [
+            (int(b), int(b) + 4 if int(b) < MAX_AGE else None)
+            for b in (g.labels["age"].split("-")[0].rstrip("+") for g in groups if "age" in g.labels)
+            if "age5" in query.by
+        ]
+        if "age1" in query.by:
+            ranges += [(a, a) for a in range(AGES) if any(g.slice.age[a] for g in groups)]
+        wanted = needs(indicator.code, query.periods, ranges, "sex" in query.by or query.sex is not None)
+        if tier is Tier.INTERNAL:
+            fetched = await self._true_cells(release, query, wanted)
+            inexact: set[Key] = set()
+            bands: dict[str, dict[Axis, tuple[int, ...]]] = {}
+            method, ptable = INTERNAL_METHOD, None
         else:
-            months = sorted({m for p in query.periods for m in (p.first_month - 1, *p.months)})
-        layout = _layout(release)
-        fetched: dict[tuple[str, str, int], FloatArray] = {}
-        for area, month, blob in await self.releases.rows(release.id, query.geography, query.areas, months):
-            row = decode_row(blob)
-            for measure in MEASURES_READ[indicator.code]:
-                fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
-        urban = await self._urban(release, query) if indicator.code == "URB" else {}
+            fetched, inexact, bands, versions = await self._published_cells(release, query, tier, wanted)
+            ptable = versions
+            method = _note(release.id, release.note)["disclosure"]["method"]
+        urban = await self._urban(release, query, tier, wanted) if indicator.code == "URB" else {}
 
         formula = FORMULAS[indicator.code]
-        observations = []
+        computed = []
         for area in query.areas:
             for period in query.periods:
-                counts = _AreaCounts(fetched, area, period, urban.get((area, period.last_month)))
                 for group in groups:
+                    counts = _AreaCounts(
+                        fetched, inexact, bands, area, period, urban.get((area, period.last_month))
+                    )
                     result: Value = formula(counts, group.slice)
-                    observations.append(
-                        Observation(
+                    computed.append(
+                        Computed(
                             area,
                             period.label,
                             group.labels,
                             result.value,
                             result.numerator,
                             result.denominator,
+                            exact=counts.exact,
                         )
                     )
-        return QueryResult(release, indicator, query, observations)
+        if tier is Tier.DEPARTMENT:
+            _check_sparsity(computed)
+        return release_result(release, indicator, tier, computed, method, ptable)
+
+    async def _true_cells(
+        self, release: Release, query: ObservationQuery, wanted: dict[str, Need]
+    ) -> dict[Key, FloatArray]:
+        """The internal tier: true base counts from the cube."""
+        months = sorted({m for need in wanted.values() for m in _months_of(need)})
+        layout = _layout(release)
+        fetched: dict[Key, FloatArray] = {}
+        for area, month, blob in await self.releases.rows(release.id, query.geography, query.areas, months):
+            row = decode_row(blob)
+            for measure in wanted:
+                fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
+        return fetched
+
+    async def _published_cells(
+        self,
+        release: Release,
+        query: ObservationQuery,
+        tier: Tier,
+        wanted: dict[str, Need],
+        areas: Sequence[str] | None = None,
+    ) -> tuple[dict[Key, FloatArray], set[Key], dict[str, dict[Axis, tuple[int, ...]]], str]:
+        """Published atoms of the sets the plan picks, expanded onto the measures' axes."""
+        areas = query.areas if areas is None else areas
+        note = _note(release.id, release.note)
+        disclosure = note["disclosure"]
+        answerable = {
+            grain: set(per_geography.get(query.geography, ()))
+            for grain, per_geography in disclosure["answerable"].items()
+        }
+        chosen = {measure: choose(tier, need, areas, answerable) for measure, need in wanted.items()}
+        layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
+        fetched: dict[Key, FloatArray] = {}
+        inexact: set[Key] = set()
+        for grain in TimeGrain:
+            measures = {m: a for m, a in chosen.items() if a.time is grain}
+            if not measures:
+                continue
+            bundle = layouts[grain]
+            months = sorted(
+                {m for measure in measures for m in _months_of(wanted[measure]) if grain.ends_unit(m)}
+            )
+            present: set[tuple[str, int]] = set()
+            for area, month, blob, exact_blob in await self.releases.published_rows(
+                release.id, query.geography, areas, grain.value, months
+            ):
+                present.add((area, month))
+                vector = decode_values(blob)
+                exact = decode_exact(exact_blob, bundle.size)
+                for measure, atoms in measures.items():
+                    start = bundle.offset(atoms.name)
+                    fetched[(measure, area, month)] = expand(atoms, vector[start : start + atoms.size])
+                    if not exact[start : start + atoms.size].all():
+                        inexact.add((measure, area, month))
+            for measure in measures:  # absent rows read as zeros, and are not exact
+                inexact.update((measure, a, m) for a in areas for m in months if (a, m) not in present)
+        bands = {m: dict(zip(a.measure.axes, a.bands, strict=True)) for m, a in chosen.items()}
+        versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
+        return fetched, inexact, bands, ", ".join(versions)
 
     async def _check_areas(self, release: Release, query: ObservationQuery) -> None:
         note = _note(release.id, release.note)
@@ -307,7 +407,9 @@ class QueryService:
                 f"area {code} is outside release {release.id}, which covers provinces {', '.join(provinces)} of {query.geography}"
             )
 
-    async def _census(self, release: Release, indicator: Indicator, query: ObservationQuery) -> QueryResult:
+    async def _census(
+        self, release: Release, indicator: Indicator, query: ObservationQuery, tier: Tier
+    ) -> ReleasedResult:
         """The census reference release: population totals (urban and rural) at 1 April 2019."""
         if indicator.code not in ("POP", "URB"):
             raise Unprocessable(
@@ -330,7 +432,7 @@ class QueryService:
                 release.id, query.geography, query.areas, [release.last_month]
             )
         }
-        observations = []
+        computed = []
         for area in query.areas:
             urban, rural = (float(x) for x in counts.get(area, np.zeros(2)))
             total = urban + rural
@@ -339,12 +441,12 @@ class QueryService:
             else:
                 observed = Value(urban / total * 100 if total else None, urban, total)
             for period in query.periods:
-                observations.append(
-                    Observation(
-                        area, period.label, {}, observed.value, observed.numerator, observed.denominator
+                computed.append(
+                    Computed(
+                        area, period.label, {}, observed.value, observed.numerator, observed.denominator, True
                     )
                 )
-        return QueryResult(release, indicator, query, observations)
+        return release_result(release, indicator, tier, computed, CENSUS_METHOD, None)
 
     @staticmethod
     def _check_periods(release: Release, periods: Sequence[Period]) -> None:
@@ -356,9 +458,11 @@ class QueryService:
                     f"{month_label(first)} to {month_label(last)} (whole periods only)"
                 )
 
-    async def _urban(self, release: Release, query: ObservationQuery) -> dict[tuple[str, int], FloatArray]:
+    async def _urban(
+        self, release: Release, query: ObservationQuery, tier: Tier, wanted: dict[str, Need]
+    ) -> dict[tuple[str, int], FloatArray]:
+        """Population of each area's urban communes (phường, thị trấn): a sum of commune values."""
         result: dict[tuple[str, int], FloatArray] = {}
-        months = sorted({p.last_month for p in query.periods})
         for code in query.areas:
             area = await self.geography.get_area(query.geography, code)
             if area is None:
@@ -373,10 +477,39 @@ class QueryService:
                 for a in (await self.geography.get_areas(query.geography, communes)).values()
                 if a.urban
             ]
-            layout = _layout(release)
-            for month in months:
+            if tier is Tier.INTERNAL:
+                cells = await self._true_cells(release, replace(query, areas=tuple(urban)), wanted)
+            else:
+                cells, _, _, _ = await self._published_cells(release, query, tier, wanted, urban)
+            for month in sorted({p.last_month for p in query.periods}):
                 total = np.zeros(MEASURES["population"].shape)
-                for _, _, blob in await self.releases.rows(release.id, query.geography, urban, [month]):
-                    total += layout.extract(decode_row(blob), "population")
+                for commune in urban:
+                    found = cells.get(("population", commune, month))
+                    if found is not None:
+                        total += found
                 result[(code, month)] = total
         return result
+
+
+def _months_of(need: Need) -> set[int]:
+    return need.stock_months | {m for p in need.flow_periods for m in p.months}
+
+
+@lru_cache(maxsize=64)
+def _bundles(release_id: str, names: tuple[str, ...]) -> dict[TimeGrain, Any]:
+    """The release's storage layout, from the atom sets its note lists (in build order)."""
+    return bundles([ATOM_SETS[n] for n in names])
+
+
+def _check_sparsity(computed: Sequence[Computed]) -> None:
+    counts = [c.value for c in computed if c.denominator is None and c.value]
+    if len(counts) < SPARSE_MIN_CELLS:
+        return
+    tiny = sum(1 for v in counts if v < TINY)
+    if tiny / len(counts) > SPARSE_SHARE:
+        raise TooSparse(
+            f"{tiny} of the table's {len(counts)} non-zero cells are under {TINY}: ask for fewer breakdowns "
+            "or larger areas",
+            tiny_cells=tiny,
+            nonzero_cells=len(counts),
+        )

@@ -10,7 +10,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from app.models import Area, AreaLink, CubeCell, LoadReject, RegisterLoad, Release
+from app.models import Area, AreaLink, CubeCell, LoadReject, PublishedCell, RegisterLoad, Release
 
 _BATCH = 5000
 
@@ -121,3 +121,26 @@ class ReleaseRepository:
             col(CubeCell.month).in_(list(months)),
         )
         return [(a, m, c) for a, m, c in (await self.session.execute(query)).all()]
+
+    async def published_rows(
+        self,
+        release_id: str,
+        geography: str,
+        area_codes: Sequence[str],
+        time_unit: str,
+        periods: Sequence[int],
+    ) -> Sequence[tuple[str, int, bytes, bytes | None]]:
+        """Published atom rows (values and exact flags) of one time unit's bundle."""
+        query = select(
+            col(PublishedCell.area_code),
+            col(PublishedCell.period),
+            col(PublishedCell.values),
+            col(PublishedCell.exact),
+        ).where(
+            col(PublishedCell.release_id) == release_id,
+            col(PublishedCell.geography) == geography,
+            col(PublishedCell.time_unit) == time_unit,
+            col(PublishedCell.area_code).in_(list(area_codes)),
+            col(PublishedCell.period).in_(list(periods)),
+        )
+        return [(a, p, v, e) for a, p, v, e in (await self.session.execute(query)).all()]

@@ -16,6 +16,7 @@ from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService
 from app.services.census import publish_census
 from app.services.ingest import IngestService
+from auth.principal import Tier
 from connectors.canonical import TABLES
 from connectors.sql import SqlConnector
 from tests.backends import POSTGRES_URL, _asyncpg_dsn, fresh_database
@@ -37,7 +38,7 @@ async def population(
 ) -> list[float | None]:
     query = ObservationQuery("POP", GEOGRAPHY, areas, tuple(parse_periods(period)), release=release)
     async with sessions() as session:
-        result = await QueryService(session, 10_000).observations(query)
+        result = await QueryService(session, 10_000).observations(query, Tier.INTERNAL)
     return [o.value for o in result.observations]
 
 

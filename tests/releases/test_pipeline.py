@@ -11,6 +11,7 @@ from app.db import create_engine, session_factory
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService, parse_age_ranges
 from app.services.ingest import IngestReport, IngestService
+from auth.principal import Tier
 from connectors.base import PreparedConnector
 from tests.conftest import prepare_reference_database, settings_for
 from tests.registers import COMMUNE_C, WARD_A, WARD_B, small_register
@@ -42,7 +43,7 @@ async def value(
     period: str,
     geography: str = "vn-2025-01",
     **extra: str,
-) -> list[tuple[dict[str, str], float | None, float, float | None]]:
+) -> list[tuple[dict[str, str], float | None, float | None, float | None]]:
     query = ObservationQuery(
         indicator=indicator,
         geography=geography,
@@ -53,7 +54,7 @@ async def value(
         by=tuple(b for b in extra.get("by", "").split(",") if b),
     )
     async with sessions() as session:
-        result = await QueryService(session, max_cells=10_000).observations(query)
+        result = await QueryService(session, max_cells=10_000).observations(query, Tier.INTERNAL)
     return [(o.breakdown, o.value, o.numerator, o.denominator) for o in result.observations]
 
 
