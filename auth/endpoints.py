@@ -79,6 +79,9 @@ async def _form(request: Request) -> dict[str, str]:
 
 async def _unit_of_work(request: Request, work: Callable[[OAuthServer], Awaitable[T]]) -> T | Response:
     runtime = _runtime(request)
+    # Create or rotate the signing key before this transaction writes: on SQLite a key written from
+    # inside it would wait for its own lock.
+    await runtime.codec.keys.signer()
     async with runtime.sessions() as session:
         server = OAuthServer(AccessRepository(session), runtime.settings, runtime.codec)
         try:
