@@ -14,6 +14,7 @@ from app.db import create_engine, session_factory
 from app.errors import install_problem_handlers
 from app.http import OrjsonResponse
 from app.settings import Settings
+from auth.wiring import install_access
 
 API_DESCRIPTION = """
 Aggregated, privacy-filtered population indicators of Vietnamese provinces, from the provincial
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         try:
-            yield
+            async with app.state.access.running(app.state.sessions):
+                yield
         finally:
             await engine.dispose()
 
@@ -51,11 +53,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(geography.router, prefix="/v1")
     app.include_router(indicators.router, prefix="/v1")
     app.include_router(releases.router, prefix="/v1")
+    # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
+    # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
+    install_access(app, settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "Accept-Language"],
-        expose_headers=["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        expose_headers=[
+            "ETag",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+            "X-Portal-Tier",
+        ],
     )
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,11 @@ from app.settings import Settings
 from connectors.reference import load_reference_data
 from tests.backends import REDIS_URL, fresh_database
 
+# Other test runs share the Redis server: every key of this run starts with its own prefix.
+REDIS_KEY_PREFIX = f"portal-test-{uuid.uuid4().hex[:10]}"
+# Limits high enough that the suite never meets them; tests of the limits set their own.
+GENEROUS_LIMIT = "100000/minute"
+
 ClientFactory = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -26,6 +32,11 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "redis_url": REDIS_URL,
         "privacy_secret": "test-privacy-secret-not-for-production",
         "signing_secret": "test-signing-secret-not-for-production",
+        "redis_key_prefix": REDIS_KEY_PREFIX,
+        "rate_limit_public": GENEROUS_LIMIT,
+        "rate_limit_department": GENEROUS_LIMIT,
+        "rate_limit_internal": GENEROUS_LIMIT,
+        "rate_limit_oauth": GENEROUS_LIMIT,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
