@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import health
-from app.api.v1 import geography, indicators, releases
+from app.api.v1 import catalog, data, geography, indicators, releases
+from app.cache import ResponseCache, ResponseStore
 from app.db import create_engine, session_factory
 from app.errors import install_problem_handlers
 from app.http import OrjsonResponse
@@ -27,6 +28,9 @@ link when there are more pages.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    store = ResponseStore(
+        settings.cache_max_bytes, settings.redis_url, settings.cache_ttl_seconds, settings.cache_epoch_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with app.state.access.running(app.state.sessions):
                 yield
         finally:
+            await store.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -53,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(geography.router, prefix="/v1")
     app.include_router(indicators.router, prefix="/v1")
     app.include_router(releases.router, prefix="/v1")
+    app.include_router(data.router, prefix="/v1")
+    app.include_router(catalog.router, prefix="/v1")
+    app.state.response_store = store
+    app.add_middleware(ResponseCache, store=store)
     # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
     # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
     install_access(app, settings)

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     max_cells: int = Field(default=10_000, ge=1)  # observations one request may ask for
+    # Response cache before routing: bytes kept in process, Redis TTL, and how often the
+    # publication epoch (which keys every entry) is re-read from the database.
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_epoch_seconds: float = Field(default=1.0, ge=0)
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
 

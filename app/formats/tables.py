@@ -30,11 +30,11 @@ def _csv_text(lines: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def render_csv(labelled: LabelledResult, lang: Lang, bom: bool = False) -> bytes:
+def render_csv(labelled: LabelledResult, lang: Lang, bom: bool = False, header: bool = True) -> bytes:
     """One row per observation, labels in `lang`; the BOM makes Excel read UTF-8 (Vietnamese) right."""
     indicator = labelled.result.indicator
     unit = indicator_unit(indicator, lang)
-    lines: list[list[Any]] = [list(CSV_COLUMNS[lang])]
+    lines: list[list[Any]] = [list(CSV_COLUMNS[lang])] if header else []
     for row in rows(labelled, lang):
         o = row.observation
         lines.append(
