@@ -80,3 +80,25 @@ async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
 async def client(reference_database: str) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(create_app(settings_for(reference_database))) as http:
         yield http
+
+
+DEMO_SCALE = 0.004  # about 22,000 synthetic persons: every indicator has counts, the suite stays quick
+
+
+@pytest.fixture(scope="session")
+async def demo_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """Reference data, the synthetic demo release and the 2019 census release: shared, read-only."""
+    from app.cli import run
+
+    async with fresh_database(tmp_path_factory.mktemp("demo")) as url:
+        await prepare_reference_database(url)
+        settings = settings_for(url)
+        assert await run(["ingest", "census2019"], settings) == 0
+        assert await run(["demo", "--scale", str(DEMO_SCALE), "--seed", "7"], settings) == 0
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def demo_client(demo_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings_for(demo_database, rate_limit_public="100000/minute"))) as http:
+        yield http
