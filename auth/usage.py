@@ -1,5 +1,9 @@
 """Usage figures: requests per client (or `anonymous`) per day per endpoint class, counted in memory and
-flushed to the database in batches by a background task, off the request path."""
+flushed to the database in batches by a background task, off the request path.
+
+`/oauth/*` requests count as `anonymous`: clients authenticate there inside the endpoint, after the
+middleware has counted the request.
+"""
 
 from __future__ import annotations
 

@@ -191,3 +191,31 @@ async def test_discovery_documents(client: httpx.AsyncClient) -> None:
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert keys
     assert all(k["kty"] == "EC" and k["alg"] == "ES256" and "d" not in k for k in keys)
+
+
+async def test_signing_key_rotation_keeps_issued_tokens_valid(
+    reference_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+
+    import orjson
+
+    settings = settings_for(reference_database)
+    code = await support.department(settings, capsys)
+    system = await support.client(settings, capsys, code)
+    app = create_app(settings)
+    async with serve(app) as http:
+        before = await support.access_token(http, system)
+        new_kid = await app.state.access.codec.keys.rotate()
+        after = await support.access_token(http, system)
+
+        def kid(token: str) -> str:
+            head = token.split(".")[0]
+            return str(orjson.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"])
+
+        assert kid(after) == new_kid
+        assert kid(before) != new_kid
+        published = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"]}
+        assert {kid(before), new_kid} <= published
+        for token in (before, after):
+            assert (await http.get("/v1/geographies", headers=support.bearer(token))).status_code == 200
