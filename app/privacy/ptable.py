@@ -60,8 +60,7 @@ class PTable:
 
     @property
     def version(self) -> str:
-        stay = "" if self.max_p_stay is None else f"-ps{_format_number(self.max_p_stay)}"
-        return f"D{self.D}-V{_format_number(self.V)}-js{self.js}{stay}-v{ALGORITHM_VERSION}"
+        return generate_version(self.D, self.V, self.js, self.max_p_stay)
 
     @property
     def i_max(self) -> int:
@@ -332,16 +331,44 @@ def generate_ptable(D: int = 4, V: float = 2.0, js: int = 2, max_p_stay: float |
     )
 
 
+PTABLE_DIR: Final = Path(__file__).parent / "ptables"
+DEFAULT_PARAMETERS: Final = {"D": 4, "V": 2.0, "js": 2, "max_p_stay": 0.5}
+SENSITIVE_PARAMETERS: Final = {"D": 5, "V": 3.0, "js": 2, "max_p_stay": 0.5}
+
+
+def stored_ptable(D: int, V: float, js: int, max_p_stay: float | None) -> PTable:  # noqa: N803
+    """The versioned table as shipped in app/privacy/ptables/ (generated once, kept as data, so that a
+    release is always perturbed by the very table its metadata names)."""
+    version = generate_version(D, V, js, max_p_stay)
+    return PTable.from_csv(PTABLE_DIR / f"{version}.csv")
+
+
+def generate_version(D: int, V: float, js: int, max_p_stay: float | None) -> str:  # noqa: N803
+    stay = "" if max_p_stay is None else f"-ps{_format_number(max_p_stay)}"
+    return f"D{D}-V{_format_number(V)}-js{js}{stay}-v{ALGORITHM_VERSION}"
+
+
 @functools.cache
 def default_ptable() -> PTable:
     """Public measures: variance 2, noise within ±4, published 1s and 2s never appear (DESIGN.md)."""
-    return generate_ptable(D=4, V=2.0, js=2, max_p_stay=0.5)
+    return stored_ptable(**DEFAULT_PARAMETERS)  # type: ignore[arg-type]
 
 
 @functools.cache
 def sensitive_ptable() -> PTable:
     """Sensitive measures (contraceptive use): variance 3, noise within ±5."""
-    return generate_ptable(D=5, V=3.0, js=2, max_p_stay=0.5)
+    return stored_ptable(**SENSITIVE_PARAMETERS)  # type: ignore[arg-type]
+
+
+def write_stored_ptables() -> list[Path]:
+    """Regenerate the shipped tables (`python -m app.privacy.ptable`); a test checks they are current."""
+    written = []
+    for parameters in (DEFAULT_PARAMETERS, SENSITIVE_PARAMETERS):
+        table = generate_ptable(**parameters)  # type: ignore[arg-type]
+        path = PTABLE_DIR / f"{table.version}.csv"
+        table.to_csv(path)
+        written.append(path)
+    return written
 
 
 def perturbation(
@@ -368,3 +395,8 @@ def perturbation(
                 np.searchsorted(ptable.ub[start:stop], keys[cells], side="right")
             ]
     return noise
+
+
+if __name__ == "__main__":
+    for written in write_stored_ptables():
+        print(f"wrote {written}")
