@@ -175,10 +175,20 @@ def _covers_areas(atoms: AtomSet, areas: Sequence[str], answerable: dict[str, se
     return all(a in allowed for a in areas)
 
 
+_COARSENESS: Final = {
+    AreaGrain.PROVINCE: 0,
+    AreaGrain.DISTRICT: 1,
+    AreaGrain.COMMUNE: 2,
+    AreaGrain.EVERY_AREA: 3,
+}
+
+
 def choose(tier: Tier, need: Need, areas: Sequence[str], answerable: dict[str, set[str]]) -> AtomSet:
-    """The first atom set of the tier's lattice that answers the need for all these areas."""
+    """The atom set of the tier's lattice that answers the need for all these areas: coarsest areas
+    first, then in lattice order. So an area is always answered from the same atoms whatever the
+    period asked (a province's year of births is the sum of the very months it publishes)."""
     candidates = [a for a in LATTICES[tier] if a.measure.name == need.measure]
-    for atoms in candidates:
+    for atoms in sorted(candidates, key=lambda a: _COARSENESS[a.area]):
         if _covers(atoms, need) and _covers_areas(atoms, areas, answerable):
             return atoms
     raise FinerThanPublished(
