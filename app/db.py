@@ -19,10 +19,17 @@ from app.settings import Settings
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An engine for the configured database; SQLite gets WAL and foreign keys, as production expects."""
+def create_engine(settings: Settings, statement_timeout: float | None = None) -> AsyncEngine:
+    """An engine for the configured database; SQLite gets WAL and foreign keys, as production expects.
+
+    The serving app passes `statement_timeout` (seconds), which PostgreSQL enforces per statement;
+    loads and migrations run without one."""
     url = settings.database_url
     kwargs: dict[str, Any] = {"pool_pre_ping": not settings.is_sqlite}
+    if statement_timeout is not None and not settings.is_sqlite:
+        kwargs["connect_args"] = {
+            "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))}
+        }
     if settings.is_sqlite:
         path = settings.sqlite_path()
         if path is not None:

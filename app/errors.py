@@ -74,6 +74,39 @@ class ServiceUnavailable(DomainError):
     title = "Service unavailable"
 
 
+class QueryTimeout(ServiceUnavailable):
+    code = "query-timeout"
+    title = "Query took too long"
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable error code; also in GraphQL extensions"},
+        "instance": {"type": "string"},
+    },
+}
+
+# The errors every /v1 route may answer with, documented once (RFC 9457 problem details).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+    for status, description in (
+        (400, "Invalid parameter"),
+        (401, "Invalid, expired or revoked credential"),
+        (403, "The credential lacks a scope"),
+        (404, "Unknown resource"),
+        (422, "A well-formed request the data cannot answer (finer than published, outside the release)"),
+        (429, "Rate limit reached; see Retry-After"),
+        (503, "Not ready, or a query ran out of time"),
+    )
+}
+
+
 def problem_response(
     status: int,
     code: str,

@@ -12,7 +12,8 @@ from app.api import health
 from app.api.v1 import catalog, data, geography, indicators, releases
 from app.cache import ResponseCache, ResponseStore
 from app.db import create_engine, session_factory
-from app.errors import install_problem_handlers
+from app.deprecation import DeprecationHeaders
+from app.errors import PROBLEM_RESPONSES, install_problem_handlers
 from app.http import OrjsonResponse
 from app.settings import Settings
 from auth.wiring import install_access
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, statement_timeout=settings.query_timeout_seconds)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         try:
@@ -55,13 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(health.router)
-    app.include_router(geography.router, prefix="/v1")
-    app.include_router(indicators.router, prefix="/v1")
-    app.include_router(releases.router, prefix="/v1")
-    app.include_router(data.router, prefix="/v1")
-    app.include_router(catalog.router, prefix="/v1")
+    for router in (geography.router, indicators.router, releases.router, data.router, catalog.router):
+        app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.state.response_store = store
     app.add_middleware(ResponseCache, store=store)
+    app.add_middleware(DeprecationHeaders, deprecations=settings.deprecations)
     # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
     # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
     install_access(app, settings)
@@ -78,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "RateLimit-Reset",
             "RateLimit-Policy",
             "X-Portal-Tier",
+            "Deprecation",
+            "Sunset",
+            "Link",
         ],
     )
     return app

@@ -9,6 +9,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.deprecation import Deprecation
+
 # Values shipped in examples and defaults; a non-development deployment must replace them.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "development-only-secret"})
 
@@ -29,6 +31,11 @@ class Settings(BaseSettings):
     max_cells: int = Field(default=10_000, ge=1)  # observations one request may ask for
     # Response cache before routing: bytes kept in process, Redis TTL, and how often the
     # publication epoch (which keys every entry) is re-read from the database.
+    # Routes announced for removal: [{"path_prefix": "/v1/x", "deprecated_on": "...", "sunset_on": "...",
+    # "successor": "/v2/x"}] (JSON). Their responses carry Deprecation, Sunset and Link headers.
+    deprecations: list[Deprecation] = []
+    # A data query that runs longer is stopped with a 503 (PostgreSQL also gets it as statement_timeout).
+    query_timeout_seconds: float = Field(default=20.0, gt=0)
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_epoch_seconds: float = Field(default=1.0, ge=0)

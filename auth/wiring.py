@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.errors import PROBLEM_RESPONSES
 from app.settings import Settings
 from auth.middleware import AccessMiddleware
 from auth.runtime import AccessRuntime
@@ -21,7 +22,7 @@ def install_access(app: FastAPI, settings: Settings) -> AccessRuntime:
     runtime = AccessRuntime(settings)
     app.state.access = runtime
     app.include_router(endpoints.router)
-    app.include_router(limits.router, prefix="/v1")
-    app.include_router(admin.router, prefix="/v1")
+    app.include_router(limits.router, prefix="/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(admin.router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.add_middleware(AccessMiddleware, runtime=runtime)
     return runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -9,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.api.deps import CursorQuery, LangDep, PageSizeDep, SessionDep, SettingsDep, next_link
 from app.api.v1.schemas import DataPage
-from app.errors import InvalidParameter
+from app.errors import InvalidParameter, QueryTimeout
 from app.formats.observations import metadata, observation_json
 from app.formats.tables import render_csv, render_jsonstat, render_sdmx_csv
 from app.http import OrjsonResponse
@@ -24,7 +25,7 @@ Format = Literal["json", "csv", "jsonstat", "sdmx-csv"]
 MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
-    "jsonstat": "application/json",
+    "jsonstat": "application/json-stat+json",
     "sdmx-csv": "application/vnd.sdmx.data+csv; version=2.0.0; charset=utf-8",
 }
 _ACCEPTED: list[tuple[str, Format]] = [
@@ -109,7 +110,8 @@ async def get_data(
     ] = None,
     numerators: Annotated[bool, Query(description="Include each value's numerator and denominator")] = False,
     format: Annotated[
-        Format | None, Query(description="json, csv, jsonstat or sdmx-csv (else from Accept)")
+        Format | None,
+        Query(description="json, csv, jsonstat (JSON-stat 2.0) or sdmx-csv (SDMX-CSV 2.0); else from Accept"),
     ] = None,
     bom: Annotated[bool, Query(description="CSV: start with a UTF-8 byte order mark, for Excel")] = False,
     cursor: CursorQuery = None,
@@ -122,9 +124,18 @@ async def get_data(
     the whole answer, up to the cell limit.
     """
     data = DataService(session, settings.max_cells)
-    labelled = await data.observations(
-        DataRequest(indicator, geography, period, area, parent, level, sex, age, by, release), principal.tier
-    )
+    try:
+        async with asyncio.timeout(settings.query_timeout_seconds):
+            labelled = await data.observations(
+                DataRequest(indicator, geography, period, area, parent, level, sex, age, by, release),
+                principal.tier,
+            )
+    except TimeoutError:
+        raise QueryTimeout(
+            f"the query ran longer than {settings.query_timeout_seconds:g} s; ask for fewer areas or periods, "
+            "or use the bulk download",
+            limit_seconds=settings.query_timeout_seconds,
+        ) from None
     chosen = _format(request, format)
     if chosen == "csv":
         return Response(render_csv(labelled, lang, bom), media_type=MEDIA_TYPES["csv"])
