@@ -363,7 +363,8 @@ class AtomPublisher:
                 published.reshape(-1), true.reshape(-1), cell_keys.reshape(-1), group
             )
             published = flat.reshape(published.shape)
-            if len(kept) == len(atoms.measure.axes):  # each province cell is one invariant cell
+            # Each province cell is one invariant cell when the invariant keeps every axis that has bands.
+            if all(k in kept or len(edges) == 1 for k, edges in enumerate(atoms.bands)):
                 exact_by_province = exact_groups.reshape(self.n_provinces, atoms.size)
         result = _Published([], [], [])
         units = published.reshape(geometry.n_units, atoms.size)

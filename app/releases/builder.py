@@ -333,31 +333,33 @@ class ReleaseBuilder:
         piece[inside] = self._first_piece[commune[inside]] + part
         return piece
 
+    def _nesting(self) -> list[tuple[int, Int64Array] | None]:
+        """Per mapping, an earlier mapping whose areas each lie wholly inside one of its areas, with that
+        area per earlier area: provinces are then summed from a few dozen districts, not every piece."""
+        sources: list[tuple[int, Int64Array] | None] = []
+        for index, target in enumerate(self._piece_target):
+            found: tuple[int, Int64Array] | None = None
+            for earlier in range(index):
+                inner = self._piece_target[earlier]
+                if len(self.mappings[earlier].codes) >= len(target) or not np.array_equal(
+                    inner >= 0, target >= 0
+                ):
+                    continue
+                outer = np.full(len(self.mappings[earlier].codes), -1, dtype=np.int64)
+                inside = inner >= 0
+                outer[inner[inside]] = target[inside]
+                if np.array_equal(outer[inner[inside]], target[inside]) and (
+                    found is None or len(outer) < len(found[1])
+                ):
+                    found = (earlier, outer)
+            sources.append(found)
+        return sources
+
     def _to_mapping(
         self, index: int, per_piece: Int64Array, keys: Int64Array
     ) -> tuple[Int64Array, Int64Array]:
         """Sum piece rows into the mapping's areas (key sums stay mod 2^31)."""
-        target = self._piece_target[index]
-        n_areas = len(self.mappings[index].codes)
-        if n_areas == len(target) and bool((target == np.arange(n_areas)).all()):
-            return per_piece, keys  # one piece per area, in order: nothing to add up
-        used = np.flatnonzero(target >= 0)
-        ordered = bool((np.diff(target[used]) >= 0).all())
-        order = used if ordered else used[np.argsort(target[used], kind="stable")]
-        counts = np.zeros((n_areas, per_piece.shape[1]), dtype=np.int64)
-        sums = np.zeros_like(counts)
-        if order.size:
-            bounds = np.flatnonzero(np.diff(np.concatenate(([-1], target[order]))))
-            areas = target[order][bounds]
-            # Pieces are numbered commune by commune, so most mappings need no reordering copy.
-            rows, row_keys = (
-                (per_piece, keys)
-                if ordered and order.size == len(target)
-                else (per_piece[order], keys[order])
-            )
-            counts[areas] = np.add.reduceat(rows, bounds, axis=0)
-            sums[areas] = np.add.reduceat(row_keys, bounds, axis=0) % KEY_MODULUS
-        return counts, sums
+        return _sum_rows(self._piece_target[index], len(self.mappings[index].codes), per_piece, keys)
 
     # ---- counting -------------------------------------------------------------------------------
 
@@ -393,6 +395,7 @@ class ReleaseBuilder:
         flows = _FlowInputs.of(self, n_pieces)
         households = self._household_stock(n_pieces)
         stocks = _Stocks(stock, n_pieces)
+        nesting = self._nesting()
         for offset in range(self.months):
             month = self.first_month + offset
             counts = np.zeros((n_pieces, LAYOUT_SIZE), dtype=np.int64)
@@ -402,10 +405,19 @@ class ReleaseBuilder:
             _place(counts, sums, HOUSEHOLDS, households[0][:, offset, None], households[1][:, offset, None])
             flows.place(month, counts, sums)
             cubes = []
+            base: list[tuple[Int64Array, Int64Array]] = []  # before migration, which is not additive
             for index, mapping in enumerate(mappings):
-                area_counts, area_sums = self._to_mapping(index, counts, sums)
-                if area_counts is counts:  # the identity mapping: migrants must not land in the pieces
-                    area_counts, area_sums = counts.copy(), sums.copy()
+                source = nesting[index]
+                if source is None:
+                    area_counts, area_sums = self._to_mapping(index, counts, sums)
+                else:
+                    inner_counts, inner_sums = base[source[0]]
+                    area_counts, area_sums = _sum_rows(
+                        source[1], len(mapping.codes), inner_counts, inner_sums
+                    )
+                base.append((area_counts, area_sums))
+                # Migrants go into a copy: the pieces and `base` feed the coarser mappings.
+                area_counts, area_sums = area_counts.copy(), area_sums.copy()
                 migration = flows.migration(index, month, len(mapping.codes))
                 for measure, (values, keysums) in migration.items():
                     _place(area_counts, area_sums, measure, values, keysums)
@@ -510,6 +522,29 @@ class _Stocks:
         users = (self.users.sum(axis=2) * fertile).reshape(n, -1)
         users_keys = (self.keys["users"].sum(axis=2) % KEY_MODULUS * fertile).reshape(n, -1)
         _place(counts, sums, CONTRACEPTIVE_USERS, users, users_keys)
+
+
+def _sum_rows(
+    target: Int64Array, n_areas: int, rows: Int64Array, keys: Int64Array
+) -> tuple[Int64Array, Int64Array]:
+    """Sum rows into areas (row i into area target[i]; -1 dropped); key sums stay mod 2^31."""
+    if n_areas == len(target) and bool((target == np.arange(n_areas)).all()):
+        return rows, keys  # one row per area, in order: nothing to add up
+    used = np.flatnonzero(target >= 0)
+    ordered = bool((np.diff(target[used]) >= 0).all())
+    order = used if ordered else used[np.argsort(target[used], kind="stable")]
+    counts = np.zeros((n_areas, rows.shape[1]), dtype=np.int64)
+    sums = np.zeros_like(counts)
+    if order.size:
+        bounds = np.flatnonzero(np.diff(np.concatenate(([-1], target[order]))))
+        areas = target[order][bounds]
+        # Rows are numbered commune by commune, so most mappings need no reordering copy.
+        picked, picked_keys = (
+            (rows, keys) if ordered and order.size == len(target) else (rows[order], keys[order])
+        )
+        counts[areas] = np.add.reduceat(picked, bounds, axis=0)
+        sums[areas] = np.add.reduceat(picked_keys, bounds, axis=0) % KEY_MODULUS
+    return counts, sums
 
 
 def _ages_mask(low: int, high: int) -> Int64Array:
