@@ -175,20 +175,23 @@ def _covers_areas(atoms: AtomSet, areas: Sequence[str], answerable: dict[str, se
     return all(a in allowed for a in areas)
 
 
-_COARSENESS: Final = {
-    AreaGrain.PROVINCE: 0,
-    AreaGrain.DISTRICT: 1,
-    AreaGrain.COMMUNE: 2,
-    AreaGrain.EVERY_AREA: 3,
-}
+def _exact_totals(atoms: AtomSet) -> bool:
+    """Province atoms whose invariant keeps every banded axis: each of them is benchmarked exact."""
+    if atoms.area is not AreaGrain.PROVINCE or atoms.invariant is None:
+        return False
+    keeps = atoms.invariant.keeps
+    return all(a in keeps or len(e) == 1 for a, e in zip(atoms.measure.axes, atoms.bands, strict=True))
 
 
 def choose(tier: Tier, need: Need, areas: Sequence[str], answerable: dict[str, set[str]]) -> AtomSet:
-    """The atom set of the tier's lattice that answers the need for all these areas: coarsest areas
-    first, then in lattice order. So an area is always answered from the same atoms whatever the
-    period asked (a province's year of births is the sum of the very months it publishes)."""
+    """The atom set of the tier's lattice that answers the need for all these areas.
+
+    Exact province totals come first (a province's year of births is then the sum of the very months it
+    publishes, and exact); then the lattice order, finest areas first, so districts and communes add up.
+    Coarser perturbed atoms (a district's birth orders, a province's mothers' ages) serve only what the
+    finer ones cannot."""
     candidates = [a for a in LATTICES[tier] if a.measure.name == need.measure]
-    for atoms in sorted(candidates, key=lambda a: _COARSENESS[a.area]):
+    for atoms in sorted(candidates, key=lambda a: not _exact_totals(a)):
         if _covers(atoms, need) and _covers_areas(atoms, areas, answerable):
             return atoms
     raise FinerThanPublished(

@@ -99,6 +99,7 @@ SPARSE_SHARE: Final = 0.5
 SPARSE_MIN_CELLS: Final = 10
 
 Key = tuple[str, str, int]  # measure, area, month
+Bands = dict[tuple[str, str], dict[Axis, tuple[int, ...]]]  # (measure, area) -> band starts per axis
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class _AreaCounts:
         self,
         cells: dict[Key, FloatArray],
         inexact: set[Key],
-        bands: dict[str, dict[Axis, tuple[int, ...]]],
+        bands: Bands,
         area: str,
         period: Period,
         urban: FloatArray | None,
@@ -215,7 +216,7 @@ class _AreaCounts:
         return self._urban if self._urban is not None else np.zeros(MEASURES["population"].shape)
 
     def bands(self, measure: str, axis: Axis) -> tuple[int, ...]:
-        return self._bands.get(measure, {}).get(axis, tuple(range(AXIS_SIZES[axis])))
+        return self._bands.get((measure, self.area), {}).get(axis, tuple(range(AXIS_SIZES[axis])))
 
 
 def expand(atoms: AtomSet, values: NDArray[np.int64]) -> FloatArray:
@@ -301,7 +302,7 @@ class QueryService:
         if tier is Tier.INTERNAL:
             fetched = await self._true_cells(release, query, wanted)
             inexact: set[Key] = set()
-            bands: dict[str, dict[Axis, tuple[int, ...]]] = {}
+            bands: Bands = {}
             method, ptable = INTERNAL_METHOD, None
         else:
             fetched, inexact, bands, versions = await self._published_cells(release, query, tier, wanted)
@@ -353,8 +354,11 @@ class QueryService:
         tier: Tier,
         wanted: dict[str, Need],
         areas: Sequence[str] | None = None,
-    ) -> tuple[dict[Key, FloatArray], set[Key], dict[str, dict[Axis, tuple[int, ...]]], str]:
-        """Published atoms of the sets the plan picks, expanded onto the measures' axes."""
+    ) -> tuple[dict[Key, FloatArray], set[Key], Bands, str]:
+        """Published atoms of the sets the plan picks, expanded onto the measures' axes.
+
+        The set is picked per area, so an area's value never depends on which other areas a request
+        lists alongside it."""
         areas = query.areas if areas is None else areas
         note = _note(release.id, release.note)
         disclosure = note["disclosure"]
@@ -362,33 +366,40 @@ class QueryService:
             grain: set(per_geography.get(query.geography, ()))
             for grain, per_geography in disclosure["answerable"].items()
         }
-        chosen = {measure: choose(tier, need, areas, answerable) for measure, need in wanted.items()}
+        chosen = {
+            (measure, area): choose(tier, need, [area], answerable)
+            for measure, need in wanted.items()
+            for area in areas
+        }
         layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
         fetched: dict[Key, FloatArray] = {}
         inexact: set[Key] = set()
         for grain in TimeGrain:
-            measures = {m: a for m, a in chosen.items() if a.time is grain}
-            if not measures:
+            here = {key: atoms for key, atoms in chosen.items() if atoms.time is grain}
+            if not here:
                 continue
             bundle = layouts[grain]
             months = sorted(
-                {m for measure in measures for m in _months_of(wanted[measure]) if grain.ends_unit(m)}
+                {m for measure, _ in here for m in _months_of(wanted[measure]) if grain.ends_unit(m)}
             )
+            by_area: dict[str, list[tuple[str, AtomSet]]] = {}
+            for (measure, area), atoms in here.items():
+                by_area.setdefault(area, []).append((measure, atoms))
             present: set[tuple[str, int]] = set()
             for area, month, blob, exact_blob in await self.releases.published_rows(
-                release.id, query.geography, areas, grain.value, months
+                release.id, query.geography, list(by_area), grain.value, months
             ):
                 present.add((area, month))
                 vector = decode_values(blob)
                 exact = decode_exact(exact_blob, bundle.size)
-                for measure, atoms in measures.items():
+                for measure, atoms in by_area[area]:
                     start = bundle.offset(atoms.name)
                     fetched[(measure, area, month)] = expand(atoms, vector[start : start + atoms.size])
                     if not exact[start : start + atoms.size].all():
                         inexact.add((measure, area, month))
-            for measure in measures:  # absent rows read as zeros, and are not exact
-                inexact.update((measure, a, m) for a in areas for m in months if (a, m) not in present)
-        bands = {m: dict(zip(a.measure.axes, a.bands, strict=True)) for m, a in chosen.items()}
+            for measure, area in here:  # absent rows read as zeros, and are not exact
+                inexact.update((measure, area, m) for m in months if (area, m) not in present)
+        bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
         return fetched, inexact, bands, ", ".join(versions)
 
