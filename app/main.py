@@ -14,6 +14,7 @@ from app.db import create_engine, session_factory
 from app.errors import install_problem_handlers
 from app.http import OrjsonResponse
 from app.settings import Settings
+from schema.router import graphql_router
 
 API_DESCRIPTION = """
 Aggregated, privacy-filtered population indicators of Vietnamese provinces, from the provincial
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(geography.router, prefix="/v1")
     app.include_router(indicators.router, prefix="/v1")
     app.include_router(releases.router, prefix="/v1")
+    # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
+    app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     max_cells: int = Field(default=10_000, ge=1)  # observations one request may ask for
+    # GraphQL guards (schema/): a request's cells are capped by max_cells, as REST's are.
+    graphql_max_depth: int = Field(default=8, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=100)
+    graphql_timeout_s: float = Field(default=10.0, gt=0)
+    graphql_cache_size: int = Field(default=512, ge=1)  # parsed/validated documents and cached answers
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
 
