@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import health
-from app.api.v1 import geography, indicators, releases
+from app.api.v1 import catalog, data, geography, indicators, releases
+from app.cache import ResponseCache, ResponseStore
 from app.db import create_engine, session_factory
 from app.errors import install_problem_handlers
 from app.http import OrjsonResponse
 from app.settings import Settings
+from auth.wiring import install_access
 from schema.router import graphql_router
 
 API_DESCRIPTION = """
@@ -27,6 +29,9 @@ link when there are more pages.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    store = ResponseStore(
+        settings.cache_max_bytes, settings.redis_url, settings.cache_ttl_seconds, settings.cache_epoch_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,8 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         try:
-            yield
+            async with app.state.access.running(app.state.sessions):
+                yield
         finally:
+            await store.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -52,13 +59,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(geography.router, prefix="/v1")
     app.include_router(indicators.router, prefix="/v1")
     app.include_router(releases.router, prefix="/v1")
+    app.include_router(data.router, prefix="/v1")
+    app.include_router(catalog.router, prefix="/v1")
+    app.state.response_store = store
+    app.add_middleware(ResponseCache, store=store)
     # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
+    # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
+    install_access(app, settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "Accept-Language"],
-        expose_headers=["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        expose_headers=[
+            "ETag",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+            "X-Portal-Tier",
+        ],
     )
     return app

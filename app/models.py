@@ -166,3 +166,153 @@ class PublishedCell(SQLModel, table=True):
     period: int = Field(primary_key=True)  # month index of the last month of the atom's time unit
     values: bytes  # int32 little-endian, zlib: the bundle's atom sets concatenated
     exact: bytes | None = None  # uint8 per value, zlib: 1 where the value is an exact invariant
+
+
+# ---- access (auth/): departments, users, OAuth2 clients, tokens, API keys, usage, audit ---------------
+# Secrets (client secrets, refresh tokens, codes, API keys, initial access tokens) are stored only as
+# HMAC-SHA256 hashes keyed by the signing secret; the plain value is shown once and never again.
+
+
+class Department(SQLModel, table=True):
+    """A government department (or the population office) whose systems and apps use the data."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=32)
+    name: str
+    contact: str | None = None
+    created_at: datetime
+
+
+class PortalUser(SQLModel, table=True):
+    """A department's staff member who can sign in on the authorization page."""
+
+    __tablename__ = "portal_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    username: str = Field(unique=True, max_length=64)
+    password_hash: str  # scrypt, see auth.crypto
+    active: bool = True
+    created_at: datetime
+
+
+class OAuthClient(SQLModel, table=True):
+    """An OAuth2 client of one department: a confidential system or a public (mobile) app."""
+
+    __tablename__ = "oauth_client"
+
+    id: str = Field(primary_key=True, max_length=64)  # the client_id
+    department_id: int = Field(foreign_key="department.id", index=True)
+    name: str
+    confidential: bool
+    secret_hash: str | None = Field(default=None, max_length=64)
+    redirect_uris: str = ""  # space-separated
+    grant_types: str  # space-separated
+    scopes: str  # space-separated: the most a token of this client may carry
+    status: str = Field(index=True, max_length=16)  # pending | approved | suspended
+    registered_via: str = Field(max_length=16)  # admin | registration (RFC 7591)
+    created_at: datetime
+    status_changed_at: datetime
+
+
+class InitialAccessToken(SQLModel, table=True):
+    """A department's bearer token for RFC 7591 registration."""
+
+    __tablename__ = "initial_access_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AuthorizationCode(SQLModel, table=True):
+    """A one-time authorization code (RFC 6749 4.1) bound to its client, redirect URI and PKCE challenge."""
+
+    __tablename__ = "authorization_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="oauth_client.id", index=True, max_length=64)
+    user_id: int = Field(foreign_key="portal_user.id")
+    redirect_uri: str
+    scope: str
+    code_challenge: str = Field(max_length=128)  # S256 only
+    grant_id: str = Field(max_length=32)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class OAuthToken(SQLModel, table=True):
+    """An issued token: access tokens by their JWT id, refresh tokens by their hash.
+
+    Tokens of one authorization share a `grant_id`, so a replayed code or refresh token revokes them all.
+    """
+
+    __tablename__ = "oauth_token"
+
+    id: str = Field(primary_key=True, max_length=64)  # access: jti; refresh: HMAC hash of the token
+    kind: str = Field(max_length=16)  # access | refresh
+    grant_id: str = Field(index=True, max_length=32)
+    client_id: str = Field(foreign_key="oauth_client.id", index=True, max_length=64)
+    user_id: int | None = Field(default=None, foreign_key="portal_user.id")
+    scope: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    rotated_at: datetime | None = None  # refresh tokens: exchanged for a new one (reuse revokes the grant)
+
+
+class ApiKey(SQLModel, table=True):
+    """A department integration's static key (`X-API-Key`), acting with its client's scopes."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(foreign_key="oauth_client.id", index=True, max_length=64)
+    key_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=24)  # the first characters, to recognise a key in lists
+    name: str = ""
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class UsageDaily(SQLModel, table=True):
+    """Requests of one client (or `anonymous`) on one day to one class of endpoints."""
+
+    __tablename__ = "usage_daily"
+
+    day: date = Field(primary_key=True)
+    client_id: str = Field(primary_key=True, max_length=64)
+    endpoint_class: str = Field(primary_key=True, max_length=16)
+    requests: int
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only record of admin actions and internal-tier data access (triggers refuse changes)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=128)  # cli | client:<id> | user:<name>
+    action: str = Field(index=True, max_length=64)
+    target: str = ""
+    tier: str = Field(max_length=16)
+    detail: str = "{}"  # JSON
+
+
+class SigningKey(SQLModel, table=True):
+    """A JWT signing key; the private half is encrypted with a key derived from the signing secret."""
+
+    __tablename__ = "signing_key"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    alg: str = Field(max_length=16)
+    public_jwk: str  # JSON
+    private_jwk: bytes  # AES-GCM(nonce || ciphertext) of the private JWK's JSON
+    created_at: datetime
+    retired_at: datetime | None = None  # no longer signs; still published until its tokens expire

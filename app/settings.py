@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     max_cells: int = Field(default=10_000, ge=1)  # observations one request may ask for
+    # Response cache before routing: bytes kept in process, Redis TTL, and how often the
+    # publication epoch (which keys every entry) is re-read from the database.
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    cache_epoch_seconds: float = Field(default=1.0, ge=0)
     # GraphQL guards (schema/): a request's cells are capped by max_cells, as REST's are.
     graphql_max_depth: int = Field(default=8, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=0)
@@ -35,6 +40,23 @@ class Settings(BaseSettings):
     graphql_cache_size: int = Field(default=512, ge=1)  # parsed/validated documents and cached answers
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
+
+    # Access (auth/): tokens, limits, usage. Limits are "N/second|minute|hour|day" strings (limits' syntax).
+    jwt_issuer: str | None = None  # default: public_base_url
+    jwt_audience: str = "population-portal"
+    access_token_seconds: int = Field(default=900, ge=30)  # short: revocation also checks the store
+    refresh_token_seconds: int = Field(default=30 * 86400, ge=60)
+    authorization_code_seconds: int = Field(default=120, ge=10)
+    initial_access_token_days: int = Field(default=30, ge=1)
+    signing_key_rotation_days: int = Field(default=90, ge=1)  # a new key signs after this; old ones verify
+    credential_cache_seconds: float = Field(default=2.0, ge=0)  # how long a checked credential is trusted
+    rate_limit_public: str = "60/minute"  # keyless, per client IP
+    rate_limit_department: str = "600/minute"  # per client
+    rate_limit_internal: str = "3000/minute"  # per client
+    rate_limit_oauth: str = "30/minute"  # /oauth/* per client IP (login and secret guessing)
+    redis_key_prefix: str = "portal"  # every Redis key starts with it (shared servers, test runs)
+    redis_retry_seconds: float = Field(default=5.0, gt=0)  # after a Redis failure, local counters this long
+    usage_flush_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
@@ -46,6 +68,13 @@ class Settings(BaseSettings):
                         f"PORTAL_{name.upper()} is left at a placeholder value; set a real secret "
                         f"outside development (environment={self.environment})"
                     )
+        from limits import parse
+
+        for name in ("rate_limit_public", "rate_limit_department", "rate_limit_internal", "rate_limit_oauth"):
+            try:
+                parse(getattr(self, name))
+            except ValueError:
+                raise ValueError(f"PORTAL_{name.upper()} must look like '60/minute'") from None
         if self.default_page_size > self.max_page_size:
             raise ValueError("PORTAL_DEFAULT_PAGE_SIZE must not exceed PORTAL_MAX_PAGE_SIZE")
         return self
@@ -53,6 +82,10 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def issuer(self) -> str:
+        return self.jwt_issuer or self.public_base_url.rstrip("/")
 
     def sqlite_path(self) -> Path | None:
         """The database file of an SQLite URL (None for in-memory or other backends)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import strawberry
@@ -36,7 +37,7 @@ from app.settings import Settings
 from schema.context import PortalContext
 from schema.errors import QueryTooCostly, portal_error
 from schema.query import Query
-from schema.types import Breakdown, Sex, observation_query
+from schema.types import Breakdown, Sex, data_request
 
 # Defaults for the SDL export and for tests; a served schema takes its limits from the settings.
 EXPORT_SETTINGS = Settings(environment="development")
@@ -82,16 +83,19 @@ async def _top_level_cells(execution: ExecutionContext, context: PortalContext) 
             continue
         try:
             args: dict[str, Any] = get_argument_values(definition, node, variables)
-            query = observation_query(
+            request = data_request(
                 args["indicator"],
                 args["geography"],
-                args["areas"],
+                args.get("areas"),
                 args["periods"],
                 Sex(args["sex"]) if args.get("sex") else None,
                 args.get("age"),
                 [Breakdown(b) for b in args.get("by") or ()],
                 args.get("release"),
+                args.get("parent"),
+                args.get("level"),
             )
+            query = await context.store(partial(context.data.query, request))
             total += await context.cost(query)
         except (DomainError, GraphQLError, KeyError, ValueError):
             continue  # a bad argument: the field's resolver reports it with its code

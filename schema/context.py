@@ -12,26 +12,21 @@ from strawberry.fastapi import BaseContext
 
 from app.api.deps import Lang, LangDep, SessionDep, SettingsDep
 from app.models import Indicator
-from app.query.service import ObservationQuery, QueryService, count_cells
+from app.query.service import ObservationQuery, count_cells
 from app.repositories.geography import GeographyRepository
 from app.repositories.indicators import IndicatorRepository
 from app.repositories.releases import ReleaseRepository
+from app.services.data import DataService
 from app.services.geography import GeographyService
 from app.services.indicators import IndicatorService
 from app.services.releases import ReleaseService
 from app.settings import Settings
-from auth.principal import ANONYMOUS, Principal
+from auth.dependencies import PrincipalDep
+from auth.principal import Principal
 from schema.errors import QueryTooCostly
 from schema.loaders import Loaders
 
 T = TypeVar("T")
-
-
-def request_principal(request: Request) -> Principal:
-    """The caller as the access middleware resolved it from the request's credentials; anonymous without one."""
-    state = request.scope.get("state") or {}
-    principal = state.get("principal", ANONYMOUS)
-    return principal if isinstance(principal, Principal) else ANONYMOUS
 
 
 class PortalContext(BaseContext):
@@ -46,7 +41,8 @@ class PortalContext(BaseContext):
         self.geography = GeographyService(GeographyRepository(session))
         self.indicators = IndicatorService(IndicatorRepository(session))
         self.releases = ReleaseService(ReleaseRepository(session))
-        self.query_service = QueryService(session, settings.max_cells)
+        self.data = DataService(session, settings.max_cells)
+        self.query_service = self.data.queries
         # One AsyncSession cannot run two statements at once, and sibling resolvers run concurrently.
         self._store = asyncio.Lock()
         self._indicators: dict[str, Indicator] = {}
@@ -76,9 +72,15 @@ class PortalContext(BaseContext):
 
 
 async def graphql_context(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, lang: LangDep
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    lang: LangDep,
 ) -> PortalContext:
     """Built from the REST dependencies, so both APIs see one session per request, the same settings,
-    the same caller and the same label language (`?lang=` or Accept-Language)."""
+    the same caller (the principal AccessMiddleware resolved from the bearer token or API key) and the
+    same label language (`?lang=` or Accept-Language)."""
     request.state.graphql_response = response
-    return PortalContext(session, settings, request_principal(request), lang)
+    return PortalContext(session, settings, principal, lang)

@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from app.models import Area
 from app.privacy.released import ReleasedObservation, ReleasedResult
-from app.query.service import ObservationQuery
+from app.services.data import DataRequest
 
 if TYPE_CHECKING:
     from schema.context import PortalContext
@@ -34,8 +34,8 @@ class Loaders:
         self._context = context
         self.area = DataLoader[AreaKey, Area | None](self._areas)
         self.children = DataLoader[AreaKey, list[Area]](self._children)
-        # Keyed by (query for one area): sibling areas asking the same question become one service call.
-        self.observations = DataLoader[ObservationQuery, AreaObservations | BaseException](self._observations)
+        # Keyed by (request for one area): sibling areas asking the same question become one service call.
+        self.observations = DataLoader[DataRequest, AreaObservations | BaseException](self._observations)
 
     async def _areas(self, keys: list[AreaKey]) -> Sequence[Area | None]:
         found: dict[AreaKey, Area] = {}
@@ -53,27 +53,30 @@ class Loaders:
             found.update({(geography, code): areas for code, areas in children.items()})
         return [found.get(key, []) for key in keys]
 
-    async def _observations(self, keys: list[ObservationQuery]) -> Sequence[AreaObservations | BaseException]:
-        groups: dict[ObservationQuery, list[str]] = defaultdict(list)
+    async def _observations(self, keys: list[DataRequest]) -> Sequence[AreaObservations | BaseException]:
+        groups: dict[DataRequest, list[str]] = defaultdict(list)
         for key in keys:
-            groups[replace(key, areas=())].append(key.areas[0])
-        answers: dict[ObservationQuery, AreaObservations | BaseException] = {}
+            assert key.area is not None
+            groups[replace(key, area=None)].append(key.area)
+        answers: dict[DataRequest, AreaObservations | BaseException] = {}
         for shared, areas in groups.items():
-            query = replace(shared, areas=tuple(dict.fromkeys(areas)))
             try:
+                query = await self._context.store(
+                    partial(self._context.data.query, replace(shared, area=",".join(dict.fromkeys(areas))))
+                )
                 await self._context.charge(query)
                 result = await self._context.store(
                     partial(self._context.query_service.observations, query, self._context.principal.tier)
                 )
             except Exception as exc:  # each field of the batch reports the error itself
                 for area in areas:
-                    answers[replace(shared, areas=(area,))] = exc
+                    answers[replace(shared, area=area)] = exc
                 continue
             per_area: dict[str, list[ReleasedObservation]] = defaultdict(list)
             for observation in result.observations:
                 per_area[observation.area].append(observation)
             for area in areas:
-                answers[replace(shared, areas=(area,))] = AreaObservations(result, per_area[area])
+                answers[replace(shared, area=area)] = AreaObservations(result, per_area[area])
         return [answers[key] for key in keys]
 
 

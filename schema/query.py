@@ -26,7 +26,7 @@ from schema.types import (
     Release,
     ReleaseArg,
     SexArg,
-    observation_query,
+    data_request,
 )
 
 GeographyArg = Annotated[str, strawberry.argument(description="Geography version id, e.g. vn-2025-07")]
@@ -120,15 +120,24 @@ class Query:
 
     @strawberry.field(
         description="Released values of one indicator for areas x periods x breakdowns: the same query "
-        "service, privacy filter and cell cap as REST /v1/data. Cells count against the request's cost"
+        "data service, privacy filter and cell cap as REST /v1/data. Cells count against the request's cost"
     )
     async def observations(
         self,
         info: Info,
         indicator: IndicatorArg,
         geography: GeographyArg,
-        areas: Annotated[list[str], strawberry.argument(description="GSO codes of the areas")],
         periods: PeriodsArg,
+        areas: Annotated[
+            list[str] | None, strawberry.argument(description="GSO codes of the areas (or parent and level)")
+        ] = None,
+        parent: Annotated[
+            str | None, strawberry.argument(description="With level: every area at that level below this one")
+        ] = None,
+        level: Annotated[
+            str | None,
+            strawberry.argument(description="province, district or commune, with or without parent"),
+        ] = None,
         sex: SexArg = None,
         age: AgeArg = None,
         by: ByArg = None,
@@ -141,7 +150,8 @@ class Query:
         ] = None,
     ) -> ObservationResult:
         ctx = info.context
-        query = observation_query(indicator, geography, areas, periods, sex, age, by, release)
+        request = data_request(indicator, geography, areas, periods, sex, age, by, release, parent, level)
+        query = await ctx.store(partial(ctx.data.query, request))
         await ctx.charge(query)
         result = await ctx.store(partial(ctx.query_service.observations, query, ctx.principal.tier))
         start = _offset(after)
@@ -153,7 +163,7 @@ class Query:
             result,
             page,
             geography,
-            PageInfo(has_next_page=more, end_cursor=encode_cursor(str(end)) if more else None),
+            PageInfo(has_next_page=more, end_cursor=encode_cursor(str(end)) if page else None),
             len(result.observations),
         )
 

@@ -11,11 +11,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.api.v1.schemas import TOPIC_LABELS, UNIT_TYPE_EN
+from app.formats.observations import rounded
 from app.models import Area as AreaModel
 from app.models import Indicator as IndicatorModel
 from app.privacy.released import ReleasedObservation, ReleasedResult
-from app.query.periods import parse_periods
-from app.query.service import ObservationQuery, parse_age_ranges
+from app.services.data import DataRequest
 from app.services.geography import GeographySummary
 from app.services.geography import LinkedArea as LinkedAreaModel
 from app.services.releases import ReleaseSummary
@@ -112,7 +112,9 @@ class Observation:
     period: str = strawberry.field(description="Period label: 2024, 2024-Q1 or 2024-03")
     sex: str | None = strawberry.field(description="male or female when broken down or filtered by sex")
     age: str | None = strawberry.field(description="Age group (e.g. 15-19, 60+) when broken down or filtered")
-    value: float | None = strawberry.field(description="The value; null when suppressed, missing or a band")
+    value: float | None = strawberry.field(
+        description="The value, to the indicator's decimals; null when suppressed, missing or a band"
+    )
     numerator: float | None = strawberry.field(description="Published count the value is computed from")
     denominator: float | None = strawberry.field(description="Published base of a rate; null for counts")
     status: ObservationStatus = strawberry.field(description="SDMX OBS_STATUS")
@@ -130,13 +132,13 @@ class Observation:
         return found.name if found else None
 
     @classmethod
-    def of(cls, o: ReleasedObservation, geography: str) -> Observation:
+    def of(cls, o: ReleasedObservation, geography: str, decimals: int) -> Observation:
         return cls(
             area=o.area,
             period=o.period,
             sex=o.breakdown.get("sex"),
             age=o.breakdown.get("age"),
-            value=o.value,
+            value=rounded(o.value, decimals),  # as REST publishes it: the catalogue's decimals
             numerator=o.numerator,
             denominator=o.denominator,
             status=ObservationStatus(o.status.value),
@@ -179,33 +181,37 @@ class ObservationResult:
             tier=AccessTier(result.tier.value),
             method=result.method,
             ptable=result.ptable,
-            items=[Observation.of(o, geography) for o in observations],
+            items=[Observation.of(o, geography, result.indicator.decimals) for o in observations],
             page_info=page_info,
             total_count=total,
             indicator_model=result.indicator,
         )
 
 
-def observation_query(
+def data_request(
     indicator: str,
     geography: str,
-    areas: list[str],
+    areas: list[str] | None,
     periods: list[str],
     sex: Sex | None,
     age: list[str] | None,
     by: list[Breakdown] | None,
     release: str | None,
-) -> ObservationQuery:
-    """The query service's question, parsed with the same parsers as REST's parameters."""
-    return ObservationQuery(
+    parent: str | None = None,
+    level: str | None = None,
+) -> DataRequest:
+    """The question as REST spells it, so the data service parses and checks it the same way."""
+    return DataRequest(
         indicator=indicator,
         geography=geography,
-        areas=tuple(dict.fromkeys(areas)),
-        periods=tuple(parse_periods(",".join(periods))),
-        # Each enum's value is the query service's code (mypy sees strawberry's value definitions).
+        period=",".join(periods),
+        area=",".join(areas) if areas else None,
+        parent=parent,
+        level=level,
+        # Each enum's value is the data service's code (mypy sees strawberry's value definitions).
         sex=str(sex.value) if sex else None,
-        age=parse_age_ranges(",".join(age or ())),
-        by=tuple(str(b.value) for b in by or ()),
+        age=",".join(age) if age else None,
+        by=",".join(str(b.value) for b in by) if by else None,
         release=release,
     )
 
@@ -342,10 +348,10 @@ class Area:
         by: ByArg = None,
         release: ReleaseArg = None,
     ) -> ObservationResult:
-        query = observation_query(
+        request = data_request(
             indicator, self.model.geography, [self.model.code], periods, sex, age, by, release
         )
-        answer = await info.context.loaders.observations.load(query)
+        answer = await info.context.loaders.observations.load(request)
         if isinstance(answer, BaseException):
             raise answer
         total = len(answer.observations)

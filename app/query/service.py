@@ -259,6 +259,14 @@ class QueryService:
             raise UnknownRelease(f"no release '{release_id}'; list them at /v1/releases")
         return release
 
+    @staticmethod
+    def covered_areas(release: Release, geography: str, level: str) -> list[str]:
+        """Areas of one level that the release covers wholly, by code."""
+        note = _note(release.id, release.note)
+        partial = set(note.get("partial", {}).get(geography, []))
+        levels: dict[str, str] = note.get("areas", {}).get(geography, {})
+        return sorted(code for code, at in levels.items() if at == level and code not in partial)
+
     async def observations(self, query: ObservationQuery, tier: Tier) -> ReleasedResult:
         """Values of one indicator for areas x periods x breakdown cells, released for the tier."""
         indicator = await self.indicators.get_indicator(query.indicator.upper())

@@ -1,34 +1,13 @@
-"""Fixtures for the GraphQL tests: the app over a database with a small published demo release."""
+"""Helpers for the GraphQL tests (the app and its databases come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from app.cli import run
-from app.main import create_app
-from tests.backends import fresh_database
-from tests.conftest import prepare_reference_database, serve, settings_for
-
-DEMO_SCALE = "0.005"
-
-
-@pytest.fixture(scope="session")
-async def demo_database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """Reference data plus the synthetic demo register published as the current release."""
-    async with fresh_database(tmp_path_factory.mktemp("graphql")) as url:
-        await prepare_reference_database(url)
-        assert await run(["demo", "--scale", DEMO_SCALE, "--seed", "11"], settings_for(url)) == 0
-        yield url
-
-
-@pytest.fixture(scope="session")
-async def demo_client(demo_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(create_app(settings_for(demo_database))) as http:
-        yield http
+from tests.conftest import settings_for
 
 
 async def gql(
@@ -46,3 +25,15 @@ async def gql(
 
 def codes(body: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+@pytest.fixture
+async def department_key(demo_database: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """An API key of a department's client, made with the admin CLI."""
+    from tests.auth.support import cli, client, department
+
+    settings = settings_for(demo_database)
+    system = await client(settings, capsys, await department(settings, capsys))
+    key = await cli(["keys", "create", "--client", system["client_id"]], settings, capsys)
+    api_key: str = key["api_key"]
+    return api_key

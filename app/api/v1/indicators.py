@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.api.deps import LangDep, SessionDep
-from app.api.v1.schemas import IndicatorDetailOut, IndicatorList, IndicatorOut
+from app.api.deps import LangDep, SessionDep, SettingsDep
+from app.api.v1.schemas import AvailabilityOut, IndicatorDetailOut, IndicatorList, IndicatorOut
 from app.repositories.indicators import IndicatorRepository
+from app.services.catalog import CatalogService
 from app.services.indicators import IndicatorService
 
 router = APIRouter(tags=["indicators"])
@@ -36,8 +37,23 @@ async def list_indicators(
 @router.get("/indicators/{code}", operation_id="getIndicator", response_model=IndicatorDetailOut)
 async def get_indicator(
     session: SessionDep,
+    settings: SettingsDep,
     lang: LangDep,
     code: Annotated[str, Path(description="Indicator code", examples=["TFR"])],
 ) -> IndicatorDetailOut:
-    """One indicator: names, formula, unit, breakdowns, and its official definition and legal basis."""
-    return IndicatorDetailOut.full(await _service(session).require_indicator(code), lang)
+    """One indicator: names, formula, unit, breakdowns, its official definition and legal basis, and
+    what the current release offers (periods, areas, and the detail each access tier gets)."""
+    indicator = await _service(session).require_indicator(code)
+    detail = IndicatorDetailOut.full(indicator, lang)
+    catalog = CatalogService(session, settings.max_cells)
+    release = await catalog.current_release()
+    if release is not None and indicator.supported:
+        found = catalog.availability(release, indicator)
+        detail.availability = AvailabilityOut(
+            release=found.release_id,
+            periods=found.periods,
+            areas=found.areas,
+            breakdowns=found.breakdowns,
+            detail=found.detail,
+        )
+    return detail

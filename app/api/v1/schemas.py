@@ -178,11 +178,24 @@ class OfficialIndicatorOut(BaseModel):
     source: str
 
 
+class AvailabilityOut(BaseModel):
+    release: str = Field(description="The release described (the newest register release)")
+    periods: dict[str, list[str]] = Field(description="Whole years, quarters and months covered")
+    areas: dict[str, dict[str, int]] = Field(description="Areas covered, by geography and level")
+    breakdowns: list[str]
+    detail: dict[str, list[str]] = Field(
+        description="Per access tier, the finest detail its published atoms give each measure read"
+    )
+
+
 class IndicatorDetailOut(IndicatorOut):
     name_vi: str
     name_en: str
     formula: str
     official: OfficialIndicatorOut
+    availability: AvailabilityOut | None = Field(
+        default=None, description="What the current release offers; absent before any release"
+    )
 
     @classmethod
     def full(cls, indicator: Indicator, lang: Lang) -> IndicatorDetailOut:
@@ -224,3 +237,50 @@ class LinkedAreaList(BaseModel):
 class IndicatorList(BaseModel):
     items: list[IndicatorOut]
     total: int
+
+
+class DataIndicatorOut(BaseModel):
+    code: str = Field(examples=["CBR"])
+    name: str = Field(examples=["Tỷ suất sinh thô"])
+    unit: str = Field(examples=["‰"])
+    decimals: int
+    href: str
+
+
+class DataReleaseOut(BaseModel):
+    id: str
+    kind: str = Field(description="register or census")
+    created_at: str
+    synthetic: bool = Field(description="Built from generated data, not real figures")
+    href: str
+    note: str | None = None
+
+
+class DisclosureOut(BaseModel):
+    method: str = Field(description="The disclosure control the values went through")
+    ptable: str | None = Field(description="Versions of the perturbation tables used")
+
+
+class ObservationOut(BaseModel):
+    area: str = Field(examples=["24"])
+    period: str = Field(examples=["2024"])
+    sex: str | None = Field(default=None, examples=["female"])
+    age: str | None = Field(default=None, examples=["15-19"])
+    value: float | None = Field(description="Absent when suppressed or missing")
+    status: str = Field(description="SDMX OBS_STATUS: A normal, U low reliability, Q suppressed, O missing")
+    conf_status: str = Field(description="SDMX CONF_STATUS: F free, N restricted, C confidential")
+    perturbed: bool = Field(description="The value differs from the exact figure by design (cell-key noise)")
+    reason: str | None = Field(default=None, description="Why the value is flagged or withheld")
+    interval: list[float] | None = Field(default=None, description="Shown instead of a value near 0% or 100%")
+    numerator: float | None = Field(default=None, description="With numerators=true")
+    denominator: float | None = Field(default=None, description="With numerators=true; absent for counts")
+
+
+class DataPage(BaseModel):
+    indicator: DataIndicatorOut
+    release: DataReleaseOut
+    tier: str = Field(description="The access tier the answer was released for", examples=["public"])
+    disclosure: DisclosureOut
+    items: list[ObservationOut]
+    total: int = Field(description="Observations of the whole answer, over all pages")
+    next: str | None = Field(description="Link to the next page; absent on the last page")

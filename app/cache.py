@@ -1,0 +1,252 @@
+"""The response cache: repeated GETs answered by pure ASGI before FastAPI routing runs.
+
+It sits inside AccessMiddleware, which has already resolved the caller's tier and applied the rate
+limit, so a cached answer is no way around either. The key is (publication epoch, path, normalised
+query, tier, Accept, Accept-Language): publishing a release changes the epoch, so stale answers are
+never served and nothing needs invalidating. The ETag is that key's digest; `If-None-Match` gets a
+304 at once. Level one is in-process (LRU by bytes); Redis is the shared second level when
+configured, and its failures only cost the cache, never the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.models import Release
+from auth.principal import ANONYMOUS, Principal, Tier
+
+log = logging.getLogger("portal.cache")
+
+CACHED_PREFIXES: Final = ("/v1/",)
+NOT_CACHED: Final = ("/v1/admin", "/v1/limits", "/v1/bulk/")  # per caller, or streamed
+MAX_BODY: Final = 2 * 1024 * 1024  # larger answers are served, not kept
+VARY: Final = b"Accept, Accept-Language, Authorization, X-API-Key"
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def dumps(self) -> bytes:
+        return (
+            orjson.dumps(
+                {"s": self.status, "h": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in self.headers]}
+            )
+            + b"\n"
+            + self.body
+        )
+
+    @classmethod
+    def loads(cls, raw: bytes) -> CachedResponse:
+        head, _, body = raw.partition(b"\n")
+        meta = orjson.loads(head)
+        return cls(meta["s"], [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["h"]], body)
+
+
+class ResponseStore:
+    """Level one in process, level two in Redis (optional); both keyed by the request digest."""
+
+    def __init__(
+        self,
+        max_bytes: int,
+        redis_url: str | None,
+        ttl_seconds: int,
+        epoch_seconds: float,
+        prefix: str = "portal:cache:",
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.ttl = ttl_seconds
+        self.epoch_seconds = epoch_seconds
+        self.prefix = prefix
+        self._local: OrderedDict[str, CachedResponse] = OrderedDict()
+        self._bytes = 0
+        self._redis: Redis | None = Redis.from_url(redis_url) if redis_url else None
+        self._epoch: tuple[float, str] = (0.0, "")
+        self.hits = self.misses = 0
+
+    async def epoch(self, scope: Scope) -> str:
+        """Changes whenever a release is published; read from the database at most once a period."""
+        now = time.monotonic()
+        checked, value = self._epoch
+        if now - checked < self.epoch_seconds and value:
+            return value
+        sessions = scope["app"].state.sessions
+        async with sessions() as session:
+            count, newest = (await session.execute(select(func.count(), func.max(Release.created_at)))).one()
+        value = f"{count}:{newest}"
+        self._epoch = (now, value)
+        return value
+
+    async def get(self, key: str) -> CachedResponse | None:
+        found = self._local.get(key)
+        if found is not None:
+            self._local.move_to_end(key)
+            return found
+        if self._redis is None:
+            return None
+        try:
+            raw = await self._redis.get(self.prefix + key)
+        except (RedisError, OSError) as exc:
+            log.warning("response cache: Redis unavailable (%s); serving without level two", exc)
+            return None
+        if not isinstance(raw, bytes):
+            return None
+        found = CachedResponse.loads(raw)
+        self._keep(key, found)
+        return found
+
+    async def put(self, key: str, response: CachedResponse) -> None:
+        self._keep(key, response)
+        if self._redis is not None:
+            try:
+                await self._redis.set(self.prefix + key, response.dumps(), ex=self.ttl)
+            except (RedisError, OSError) as exc:
+                log.warning("response cache: Redis unavailable (%s); kept in process only", exc)
+
+    def _keep(self, key: str, response: CachedResponse) -> None:
+        size = len(response.body) + 256
+        if size > self.max_bytes:
+            return
+        if key in self._local:
+            self._bytes -= len(self._local.pop(key).body) + 256
+        self._local[key] = response
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, dropped = self._local.popitem(last=False)
+            self._bytes -= len(dropped.body) + 256
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+def _normalised_query(raw: bytes) -> str:
+    """Parameters sorted, so that the same question spelled in another order shares one entry."""
+    return urlencode(sorted(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)))
+
+
+def request_key(epoch: str, scope: Scope, tier: Tier) -> str:
+    headers = Headers(scope=scope)
+    parts = (
+        epoch,
+        scope["path"],
+        _normalised_query(scope.get("query_string", b"")),
+        tier.value,
+        headers.get("accept", ""),
+        headers.get("accept-language", ""),
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _cache_control(tier: Tier) -> bytes:
+    # Answers for credentials must not sit in shared caches; open data may.
+    return b"public, max-age=60" if tier is Tier.PUBLIC else b"private, max-age=60"
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class ResponseCache:
+    def __init__(self, app: ASGIApp, store: ResponseStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not path.startswith(CACHED_PREFIXES)
+            or path.startswith(NOT_CACHED)
+        ):
+            await self.app(scope, receive, send)
+            return
+        principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
+        if principal.tier is Tier.INTERNAL:  # every internal access is audited: never answered from cache
+            await self.app(scope, receive, send)
+            return
+        key = request_key(await self.store.epoch(scope), scope, principal.tier)
+        etag = f'"{key}"'
+        headers = Headers(scope=scope)
+        inm = headers.get("if-none-match")
+        cached = await self.store.get(key)
+        if inm and _matches(inm, etag) and (cached is not None or inm.strip() != "*"):
+            await _send(
+                send,
+                304,
+                [
+                    (b"etag", etag.encode()),
+                    (b"cache-control", _cache_control(principal.tier)),
+                    (b"vary", VARY),
+                ],
+                b"",
+            )
+            return
+        if cached is not None:
+            self.store.hits += 1
+            await _send(
+                send, cached.status, cached.headers, b"" if scope["method"] == "HEAD" else cached.body
+            )
+            return
+        self.store.misses += 1
+        await self._fill(scope, receive, send, key, etag, principal.tier)
+
+    async def _fill(
+        self, scope: Scope, receive: Receive, send: Send, key: str, etag: str, tier: Tier
+    ) -> None:
+        """Run the app; a whole 200 answer of modest size is kept, and every 200 gets the ETag."""
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+        keep = True
+
+        async def capture(message: Message) -> None:
+            nonlocal keep
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [(b"etag", etag.encode()), (b"cache-control", _cache_control(tier)), (b"vary", VARY)]
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                headers = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+                if status != 200:
+                    keep = False
+                    headers = list(message.get("headers", []))
+                message = {**message, "headers": headers}
+                start.update(message)
+                await send(message)
+                return
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if keep:
+                    chunks.append(body)
+                    if sum(len(c) for c in chunks) > MAX_BODY:
+                        keep, chunks[:] = False, []
+                await send(message)
+                if keep and not message.get("more_body", False) and scope["method"] == "GET":
+                    await self.store.put(
+                        key, CachedResponse(start["status"], list(start["headers"]), b"".join(chunks))
+                    )
+                return
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,32 @@
+"""FastAPI dependencies of the access layer: the request's Principal and scope guards for routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth.principal import ANONYMOUS, Principal
+from auth.scopes import require_scope
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller as AccessMiddleware resolved it; anonymous when the middleware is not installed."""
+    state = request.scope.get("state") or {}
+    principal = state.get("principal", ANONYMOUS)
+    return principal if isinstance(principal, Principal) else ANONYMOUS
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def scoped(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets the route run only for callers holding `scope` (via require_scope)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        require_scope(principal, scope)
+        return principal
+
+    check.__name__ = f"require_{scope.replace(':', '_')}"
+    return check
