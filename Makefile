@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format export bench clean
+.PHONY: install run test lint format export bench bench-graphql clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,17 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Write the contracts checked by the tests: openapi/openapi.json.
+## Write the contracts checked by the tests: openapi/openapi.json and schema/schema.graphql.
 export: install
 	$(BIN)/python -m app.contracts
 
 ## Benchmarks (one command each; figures and ratios printed).
 bench: install
 	$(BIN)/python -m bench.release_build
+
+## GraphQL against datasette-graphql on the same cells (datasette runs from its own venv under var/).
+bench-graphql: install
+	$(BIN)/python -m bench.graphql
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

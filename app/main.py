@@ -17,6 +17,7 @@ from app.errors import PROBLEM_RESPONSES, install_problem_handlers
 from app.http import OrjsonResponse
 from app.settings import Settings
 from auth.wiring import install_access
+from schema.router import graphql_router
 
 API_DESCRIPTION = """
 Aggregated, privacy-filtered population indicators of Vietnamese provinces, from the provincial
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.response_store = store
     app.add_middleware(ResponseCache, store=store)
     app.add_middleware(DeprecationHeaders, deprecations=settings.deprecations)
+    # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
+    app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
     # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
     install_access(app, settings)

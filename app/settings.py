@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_epoch_seconds: float = Field(default=1.0, ge=0)
+    # GraphQL guards (schema/): a request's cells are capped by max_cells, as REST's are.
+    graphql_max_depth: int = Field(default=8, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=100)
+    graphql_timeout_s: float = Field(default=10.0, gt=0)
+    graphql_cache_size: int = Field(default=512, ge=1)  # parsed/validated documents and cached answers
     cors_origins: list[str] = ["*"]
     log_level: str = "INFO"
 

@@ -81,6 +81,21 @@ class GeographyRepository:
         )
         return (await self.session.scalars(query)).all()
 
+    async def children_of(self, geography_id: str, codes: Sequence[str]) -> dict[str, list[Area]]:
+        """Children of several areas in one statement, by parent code (each list ordered by code)."""
+        found: dict[str, list[Area]] = {code: [] for code in codes}
+        if not codes:
+            return found
+        query = (
+            select(Area)
+            .where(col(Area.geography) == geography_id, col(Area.parent_code).in_(codes))
+            .order_by(col(Area.code))
+        )
+        for area in await self.session.scalars(query):
+            assert area.parent_code is not None
+            found[area.parent_code].append(area)
+        return found
+
     async def descendant_codes(self, geography_id: str, code: str, level: str) -> list[str]:
         """Codes of the units at `level` below `code` (one or two levels down)."""
         child = aliased(Area)

@@ -90,6 +90,14 @@ class GeographyService:
         parent = await self.repository.get_area(geography_id, area.parent_code) if area.parent_code else None
         return AreaDetail(area, parent, await self.repository.children(geography_id, code))
 
+    async def areas(self, geography_id: str, codes: Sequence[str]) -> dict[str, Area]:
+        """Several areas of one version at once (unknown codes are left out): for batched lookups."""
+        return await self.repository.get_areas(geography_id, codes)
+
+    async def children_of(self, geography_id: str, codes: Sequence[str]) -> dict[str, list[Area]]:
+        """The children of several areas at once, by parent code."""
+        return await self.repository.children_of(geography_id, codes)
+
     async def successors(self, geography_id: str, code: str) -> list[LinkedArea]:
         """Where an area went in newer geography versions."""
         return await self._linked(geography_id, code, outgoing=True)
