@@ -10,6 +10,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -55,11 +56,11 @@ class Measure:
     axes: tuple[Axis, ...]
     sensitive: bool = False  # health data under Decree 13/2023: stricter disclosure control
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, ...]:
         return tuple(AXIS_SIZES[a] for a in self.axes)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) if self.axes else 1
 

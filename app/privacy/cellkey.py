@@ -14,6 +14,7 @@ import hmac
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -207,17 +208,17 @@ class Bundle:
     grain: TimeGrain
     atom_sets: tuple[AtomSet, ...]
 
-    @property
+    @cached_property
     def size(self) -> int:
         return sum(a.size for a in self.atom_sets)
 
+    @cached_property
+    def offsets(self) -> dict[str, int]:
+        starts = np.cumsum([0, *(a.size for a in self.atom_sets)])
+        return {a.name: int(start) for a, start in zip(self.atom_sets, starts, strict=False)}
+
     def offset(self, name: str) -> int:
-        start = 0
-        for atoms in self.atom_sets:
-            if atoms.name == name:
-                return start
-            start += atoms.size
-        raise KeyError(name)
+        return self.offsets[name]
 
 
 def bundles(atom_sets: Sequence[AtomSet]) -> dict[TimeGrain, Bundle]:

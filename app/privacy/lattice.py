@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Final
 
 from app.cube import (
@@ -50,11 +51,14 @@ class TimeGrain(StrEnum):
 
     @property
     def months(self) -> int:
-        return {"month": 1, "quarter": 3, "year": 12}[self.value]
+        return _GRAIN_MONTHS[self.value]
 
     def ends_unit(self, month: int) -> bool:
         """Whether `month` (a month index) is the last month of a time unit of this grain."""
         return (month % 12 + 1) % self.months == 0
+
+
+_GRAIN_MONTHS: Final = {"month": 1, "quarter": 3, "year": 12}
 
 
 class AreaGrain(StrEnum):
@@ -104,11 +108,11 @@ class AtomSet:
             if edges[0] != 0 or list(edges) != sorted(set(edges)) or edges[-1] >= AXIS_SIZES[axis]:
                 raise ValueError(f"{self.name}: bad band edges on {axis}: {edges}")
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, ...]:
         return tuple(len(e) for e in self.bands)
 
-    @property
+    @cached_property
     def size(self) -> int:
         size = 1
         for n in self.shape:

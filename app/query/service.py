@@ -222,11 +222,16 @@ class _AreaCounts:
 def expand(atoms: AtomSet, values: NDArray[np.int64]) -> FloatArray:
     """Atoms onto the measure's full axes, each band's value at its first single value (so a sum over
     any union of whole bands is the sum of its atoms)."""
-    full = np.zeros(atoms.measure.shape, dtype=np.float64)
     if not atoms.bands:
         return values.reshape(()).astype(np.float64)
-    full[np.ix_(*(np.asarray(e) for e in atoms.bands))] = values.reshape(atoms.shape)
+    full = np.zeros(atoms.measure.shape, dtype=np.float64)
+    full[_band_starts(atoms.name)] = values.reshape(atoms.shape)
     return full
+
+
+@lru_cache(maxsize=256)
+def _band_starts(name: str) -> tuple[NDArray[np.intp], ...]:
+    return np.ix_(*(np.asarray(e) for e in ATOM_SETS[name].bands))
 
 
 def _layout(release: Release) -> Layout:
