@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format export bench bench-graphql clean
+.PHONY: install run test lint format export bench bench-rest bench-graphql clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench: install
 ## GraphQL against datasette-graphql on the same cells (datasette runs from its own venv under var/).
 bench-graphql: install
 	$(BIN)/python -m bench.graphql
+
+## REST /v1/data against a bare ASGI app and Datasette, SQLite and PostgreSQL (needs wrk; PostgreSQL at
+## 127.0.0.1:5432, or BENCH_REST_ARGS=--no-postgres). Datasette goes into its own venv, var/bench-venv.
+bench-rest: install
+	$(BIN)/python -m bench.rest_api $(BENCH_REST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

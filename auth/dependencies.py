@@ -11,8 +11,10 @@ from auth.principal import ANONYMOUS, Principal
 from auth.scopes import require_scope
 
 
-def get_principal(request: Request) -> Principal:
-    """The caller as AccessMiddleware resolved it; anonymous when the middleware is not installed."""
+async def get_principal(request: Request) -> Principal:
+    """The caller as AccessMiddleware resolved it; anonymous when the middleware is not installed.
+
+    `async def` so that FastAPI calls it on the event loop rather than in its thread pool."""
     state = request.scope.get("state") or {}
     principal = state.get("principal", ANONYMOUS)
     return principal if isinstance(principal, Principal) else ANONYMOUS

@@ -14,7 +14,11 @@ from app.settings import Settings
 Lang = Literal["vi", "en"]
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, a hop per dependency per request that costs more than the dependency itself.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -25,7 +29,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_lang(
+async def get_lang(
     request: Request,
     lang: Annotated[
         Lang | None, Query(description="Label language; default from Accept-Language, else vi")
@@ -63,7 +67,7 @@ CursorQuery = Annotated[
 ]
 
 
-def page_size(
+async def page_size(
     settings: SettingsDep,
     limit: Annotated[
         int | None, Query(ge=1, description="Page size; bounded by the server's maximum")
