@@ -18,7 +18,7 @@ from app.query.service import BREAKDOWNS, SEX_CODES, ObservationQuery, QueryServ
 from app.repositories.geography import GeographyRepository
 from auth.principal import Tier
 
-MAX_AREAS = 5000  # codes one request may list; larger sets go by parent + level or the bulk download
+MAX_AREAS = 1000  # codes one request may list (a URL stays under 8 KB); larger sets: parent + level, or bulk
 LEVELS = ("province", "district", "commune")
 
 

@@ -81,7 +81,7 @@ async def get_data(
         ),
     ],
     area: Annotated[
-        str | None, Query(description="Area codes, comma-separated", examples=["24,38"], max_length=60_000)
+        str | None, Query(description="Area codes, comma-separated", examples=["24,38"], max_length=8000)
     ] = None,
     parent: Annotated[
         str | None,
