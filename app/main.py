@@ -14,6 +14,7 @@ from app.cache import ResponseCache, ResponseStore
 from app.db import create_engine, session_factory
 from app.deprecation import DeprecationHeaders
 from app.errors import PROBLEM_RESPONSES, install_problem_handlers
+from app.guards import ControlCharacterGuard
 from app.http import OrjsonResponse
 from app.settings import Settings
 from auth.wiring import install_access
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.response_store = store
     app.add_middleware(ResponseCache, store=store)
     app.add_middleware(DeprecationHeaders, deprecations=settings.deprecations)
+    app.add_middleware(ControlCharacterGuard)
     # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it

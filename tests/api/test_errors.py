@@ -55,3 +55,21 @@ async def test_malformed_query_string_is_handled(client: httpx.AsyncClient) -> N
     response = await client.get("/v1/areas?geography=vn-2025-07&&level=province&=&%ZZ=1")
     assert response.status_code == 200
     assert response.json()["total"] == 34
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/areas?geography=%00vn&level=province",
+        "/v1/periods?release=abc%00",
+        "/v1/areas?q=thanh%0Ahoa&geography=vn-2025-07",
+        "/v1/areas/vn-2025-01/24%00",
+    ],
+)
+async def test_control_characters_are_refused_before_any_database_sees_them(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.get(url)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "control characters" in response.json()["detail"]
