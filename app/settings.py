@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     deprecations: list[Deprecation] = []
     # A data query that runs longer is stopped with a 503 (PostgreSQL also gets it as statement_timeout).
     query_timeout_seconds: float = Field(default=20.0, gt=0)
+    # FastAPI's OpenTelemetry instrumentation (tracing, metrics, logs) for deployments that run an OTel
+    # SDK; off by default, since checking for providers costs every request even when none is set up.
+    telemetry: bool = False
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_epoch_seconds: float = Field(default=1.0, ge=0)
