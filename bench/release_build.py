@@ -6,7 +6,7 @@ Stages run in child processes so that each one's wall time and peak memory are i
 1. generate the synthetic register (scale 1.0 = 5.4 million persons, 54 months) and write canonical CSVs;
 2. `portal ingest csv` into a fresh SQLite database: read, validate, build, publish (the measured build);
 3. a sample of indicator queries through the query service on the published release.
-Goals (issue 3, 2-core machine): build <= 60 s (never over 120 s), peak memory < 4 GB, and a query for
+Goals (2-core machine): build <= 60 s (never over 120 s), peak memory < 4 GB, and a query for
 one area x one year x 5-year groups x sex under 5 ms median.
 """
 

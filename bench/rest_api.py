@@ -2,7 +2,7 @@
 
     python -m bench.rest_api [--duration 10] [--warmup 2] [--connections 16] [--scale 0.02] [--no-postgres]
 
-All figures come from one run on this machine (issue 5, item 8):
+All figures come from one run on this machine:
 1. Setup: a temporary SQLite database and a PostgreSQL database created for the run
    (`portal_bench_<random>`, dropped at the end), each with `portal geography load` and
    `portal demo --scale 0.02` (a synthetic release). Rate limits are raised through settings, so
@@ -19,7 +19,7 @@ All figures come from one run on this machine (issue 5, item 8):
    Cached GET: one URL, answered by the response cache after the warm-up. Uncached GET: tens of
    thousands of distinct (indicator, area, period) URLs, each asked at most once per server, so
    every request misses the cache and runs the query; the same cells are asked of Datasette.
-4. Report: requests/s, p50 and p99 per case, and the ratios against the issue's goals:
+4. Report: requests/s, p50 and p99 per case, and the ratios against the performance goals:
    cached GET >= 80% of bare ASGI's requests/s (never under 60%), p99 at most 2x bare's;
    uncached GET >= 10x Datasette's requests/s (never under 5x), p99 at most half of Datasette's.
 """
