@@ -23,8 +23,12 @@ class ControlCharacterGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            query = unquote(scope.get("query_string", b"").decode("latin-1"))
-            if _CONTROL.search(scope.get("path", "")) or _CONTROL.search(query):
+            raw: bytes = scope.get("query_string", b"")
+            # The cheap test first: a NUL arrives percent-encoded (or, from a lax client, raw).
+            suspect = b"%00" in raw or b"\x00" in raw
+            if "\x00" in scope.get("path", "") or (
+                suspect and _CONTROL.search(unquote(raw.decode("latin-1")))
+            ):
                 response = problem_response(
                     InvalidParameter.status,
                     InvalidParameter.code,

@@ -59,7 +59,8 @@ class AccessMiddleware:
         decision = await runtime.limits.hit(item, key)
         extra = [*decision.headers(), (b"x-portal-tier", principal.tier.value.encode())]
         runtime.usage.record(principal.client_id, path, api_key_id)
-        headers = {name.decode(): value.decode() for name, value in extra}
+        if failure is not None or not decision.allowed:
+            headers = {name.decode(): value.decode() for name, value in extra}
         if failure is not None:
             # RFC 6750 3: the caller learns why, never what the credential was.
             headers["WWW-Authenticate"] = (
