@@ -16,6 +16,7 @@ from app.deprecation import DeprecationHeaders
 from app.errors import PROBLEM_RESPONSES, install_problem_handlers
 from app.guards import ControlCharacterGuard
 from app.http import OrjsonResponse
+from app.reference import ReferenceStore
 from app.settings import Settings
 from auth.wiring import install_access
 from schema.router import graphql_router
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings, statement_timeout=settings.query_timeout_seconds)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.reference = ReferenceStore(app.state.sessions, settings.cache_epoch_seconds)
         try:
             async with app.state.access.running(app.state.sessions):
                 yield

@@ -88,6 +88,7 @@ def publish_demo(database_url: str, scale: float) -> None:
 async def export_cells(database_url: str, target: Path) -> int:
     """The benchmark's cells, released for the public tier, as one plain table for datasette."""
     from app.db import create_engine, session_factory
+    from app.reference import read_snapshot
     from app.services.data import DataRequest, DataService
     from app.settings import Settings
     from auth.principal import Tier
@@ -96,7 +97,7 @@ async def export_cells(database_url: str, target: Path) -> int:
     rows: list[tuple[Any, ...]] = []
     try:
         async with session_factory(engine)() as session:
-            data = DataService(session, 10_000)
+            data = DataService(session, 10_000, await read_snapshot(session))
             asks = [
                 ("POP", DataRequest("POP", GEOGRAPHY, YEAR, parent=PROVINCE, level="commune")),
                 ("CBR", DataRequest("CBR", GEOGRAPHY, YEAR, parent=PROVINCE, level="commune")),

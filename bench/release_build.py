@@ -60,6 +60,7 @@ async def time_queries(database_url: str, count: int) -> dict[str, float]:
     from app.errors import DomainError
     from app.query.periods import parse_periods
     from app.query.service import ObservationQuery, QueryService
+    from app.reference import read_snapshot
     from app.settings import Settings
     from auth.principal import Tier
 
@@ -73,7 +74,7 @@ async def time_queries(database_url: str, count: int) -> dict[str, float]:
     pyramid, sample, refused = [], [], 0
     try:
         async with sessions() as session:
-            service = QueryService(session, settings.max_cells)
+            service = QueryService(session, settings.max_cells, await read_snapshot(session))
             for i in range(count):
                 query = ObservationQuery(
                     "POP",
@@ -114,6 +115,7 @@ async def utility(database_url: str) -> list[tuple[str, int, float, float]]:
     from app.db import create_engine, session_factory
     from app.query.periods import parse_periods
     from app.query.service import ObservationQuery, QueryService
+    from app.reference import read_snapshot
     from app.repositories.geography import GeographyRepository
     from app.settings import Settings
     from auth.principal import Tier
@@ -123,7 +125,7 @@ async def utility(database_url: str) -> list[tuple[str, int, float, float]]:
     rows: list[tuple[str, int, float, float]] = []
     try:
         async with session_factory(engine)() as session:
-            service = QueryService(session, settings.max_cells)
+            service = QueryService(session, settings.max_cells, await read_snapshot(session))
             geography = GeographyRepository(session)
             levels = {
                 level: [

@@ -10,9 +10,10 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
-from app.api.deps import Lang, LangDep, SessionDep, SettingsDep
+from app.api.deps import Lang, LangDep, ReferenceDep, SessionDep, SettingsDep
 from app.models import Indicator
 from app.query.service import ObservationQuery, count_cells
+from app.reference import Snapshot
 from app.repositories.geography import GeographyRepository
 from app.repositories.indicators import IndicatorRepository
 from app.repositories.releases import ReleaseRepository
@@ -32,7 +33,9 @@ T = TypeVar("T")
 class PortalContext(BaseContext):
     """What every resolver reads. The tier comes from the principal, never from a query argument."""
 
-    def __init__(self, session: AsyncSession, settings: Settings, principal: Principal, lang: Lang) -> None:
+    def __init__(
+        self, session: AsyncSession, settings: Settings, reference: Snapshot, principal: Principal, lang: Lang
+    ) -> None:
         super().__init__()
         self.session = session
         self.settings = settings
@@ -41,11 +44,11 @@ class PortalContext(BaseContext):
         self.geography = GeographyService(GeographyRepository(session))
         self.indicators = IndicatorService(IndicatorRepository(session))
         self.releases = ReleaseService(ReleaseRepository(session))
-        self.data = DataService(session, settings.max_cells)
+        self.reference = reference
+        self.data = DataService(session, settings.max_cells, reference)
         self.query_service = self.data.queries
         # One AsyncSession cannot run two statements at once, and sibling resolvers run concurrently.
         self._store = asyncio.Lock()
-        self._indicators: dict[str, Indicator] = {}
         self.cells = 0  # observations charged so far against the request's budget (settings.max_cells)
         self.loaders = Loaders(self)
 
@@ -55,10 +58,7 @@ class PortalContext(BaseContext):
             return await call()
 
     async def indicator(self, code: str) -> Indicator:
-        key = code.upper()
-        if key not in self._indicators:
-            self._indicators[key] = await self.store(lambda: self.indicators.require_indicator(key))
-        return self._indicators[key]
+        return self.reference.require_indicator(code)
 
     async def cost(self, query: ObservationQuery) -> int:
         """Cells a query touches, by the query service's own cost model (the one behind REST's cap)."""
@@ -76,6 +76,7 @@ async def graphql_context(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
+    reference: ReferenceDep,
     principal: PrincipalDep,
     lang: LangDep,
 ) -> PortalContext:
@@ -83,4 +84,4 @@ async def graphql_context(
     the same caller (the principal AccessMiddleware resolved from the bearer token or API key) and the
     same label language (`?lang=` or Accept-Language)."""
     request.state.graphql_response = response
-    return PortalContext(session, settings, principal, lang)
+    return PortalContext(session, settings, reference, principal, lang)

@@ -40,16 +40,14 @@ class Loaders:
     async def _areas(self, keys: list[AreaKey]) -> Sequence[Area | None]:
         found: dict[AreaKey, Area] = {}
         for geography, codes in _by_geography(keys).items():
-            areas = await self._context.store(partial(self._context.geography.areas, geography, codes))
+            areas = self._context.reference.get_areas(geography, codes)
             found.update({(geography, code): area for code, area in areas.items()})
         return [found.get(key) for key in keys]
 
     async def _children(self, keys: list[AreaKey]) -> Sequence[list[Area]]:
         found: dict[AreaKey, list[Area]] = {}
         for geography, codes in _by_geography(keys).items():
-            children = await self._context.store(
-                partial(self._context.geography.children_of, geography, codes)
-            )
+            children = self._context.reference.children_of(geography, codes)
             found.update({(geography, code): areas for code, areas in children.items()})
         return [found.get(key, []) for key in keys]
 

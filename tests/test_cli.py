@@ -13,6 +13,7 @@ from app.cli import run
 from app.db import create_engine, session_factory
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService
+from app.reference import read_snapshot
 from app.repositories.releases import ReleaseRepository
 from auth.principal import Tier
 from tests.backends import fresh_database
@@ -24,7 +25,15 @@ async def indicator(
 ) -> float | None:
     query = ObservationQuery(code, "vn-2025-01", (area,), tuple(parse_periods(period)))
     async with sessions() as session:
-        return (await QueryService(session, 10_000).observations(query, Tier.INTERNAL)).observations[0].value
+        return (
+            (
+                await QueryService(session, 10_000, await read_snapshot(session)).observations(
+                    query, Tier.INTERNAL
+                )
+            )
+            .observations[0]
+            .value
+        )
 
 
 def province_communes(province: str) -> set[str]:

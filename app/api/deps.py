@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidParameter
+from app.reference import Snapshot
 from app.settings import Settings
 
 Lang = Literal["vi", "en"]
@@ -59,7 +60,14 @@ def _lang_from_header(header: str) -> Lang:
     return best[1]
 
 
+async def get_reference(request: Request) -> Snapshot:
+    """Geography, indicators and releases as of now (app.reference), shared by every request."""
+    snapshot: Snapshot = await request.app.state.reference.current()
+    return snapshot
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReferenceDep = Annotated[Snapshot, Depends(get_reference)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 LangDep = Annotated[Lang, Depends(get_lang)]
 CursorQuery = Annotated[

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cube import AGES, AXIS_SIZES, MAX_AGE, MEASURES, Axis, Layout, decode_row, month_label
-from app.errors import InvalidParameter, UnknownArea, UnknownIndicator, UnknownRelease, Unprocessable
+from app.errors import InvalidParameter, UnknownArea, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
 from app.privacy.cellkey import bundles, decode_exact, decode_values
 from app.privacy.lattice import ATOM_SETS, AtomSet, TimeGrain
@@ -26,8 +26,7 @@ from app.privacy.released import CENSUS_METHOD, INTERNAL_METHOD, Computed, Relea
 from app.query.indicators import FORMULAS, FloatArray, Slice, Value, ages
 from app.query.periods import Period
 from app.query.plan import Need, choose, needs
-from app.repositories.geography import GeographyRepository
-from app.repositories.indicators import IndicatorRepository
+from app.reference import Snapshot
 from app.repositories.releases import ReleaseRepository
 from auth.principal import Tier
 
@@ -239,6 +238,26 @@ def _layout(release: Release) -> Layout:
 
 
 @lru_cache(maxsize=64)
+def _answerable(release_id: str, note: str, geography: str) -> dict[str, set[str]]:
+    """Per area grain, the areas whose atoms at that grain the release publishes (parsed once)."""
+    per_grain = _note(release_id, note)["disclosure"]["answerable"]
+    return {grain: set(per_geography.get(geography, ())) for grain, per_geography in per_grain.items()}
+
+
+@lru_cache(maxsize=256)
+def _covered(release_id: str, note: str, geography: str, level: str) -> tuple[str, ...]:
+    partial = _partial(release_id, note, geography)
+    levels: dict[str, str] = _note(release_id, note).get("areas", {}).get(geography, {})
+    return tuple(sorted(code for code, at in levels.items() if at == level and code not in partial))
+
+
+@lru_cache(maxsize=64)
+def _partial(release_id: str, note: str, geography: str) -> frozenset[str]:
+    """Areas the register covers only in part (parsed once)."""
+    return frozenset(_note(release_id, note).get("partial", {}).get(geography, []))
+
+
+@lru_cache(maxsize=64)
 def _note(release_id: str, note: str) -> dict[str, Any]:
     """A release's description, parsed once: releases are immutable."""
     parsed: dict[str, Any] = json.loads(note or "{}")
@@ -246,21 +265,21 @@ def _note(release_id: str, note: str) -> dict[str, Any]:
 
 
 class QueryService:
-    def __init__(self, session: AsyncSession, max_cells: int) -> None:
+    def __init__(self, session: AsyncSession, max_cells: int, reference: Snapshot) -> None:
         self.releases = ReleaseRepository(session)
-        self.geography = GeographyRepository(session)
-        self.indicators = IndicatorRepository(session)
+        self.reference = reference
         self.max_cells = max_cells
 
     async def resolve_release(self, release_id: str | None) -> Release:
         if release_id is None:
-            release = await self.releases.latest_release("register")
+            release = self.reference.latest_release("register")
             if release is None:
                 raise UnknownRelease(
                     "no register release is published yet; load one with `portal ingest` or `portal demo`"
                 )
             return release
-        release = await self.releases.get_release(release_id)
+        # One the snapshot does not know yet may have been published a moment ago.
+        release = self.reference.get_release(release_id) or await self.releases.get_release(release_id)
         if release is None:
             raise UnknownRelease(f"no release '{release_id}'; list them at /v1/releases")
         return release
@@ -268,16 +287,11 @@ class QueryService:
     @staticmethod
     def covered_areas(release: Release, geography: str, level: str) -> list[str]:
         """Areas of one level that the release covers wholly, by code."""
-        note = _note(release.id, release.note)
-        partial = set(note.get("partial", {}).get(geography, []))
-        levels: dict[str, str] = note.get("areas", {}).get(geography, {})
-        return sorted(code for code, at in levels.items() if at == level and code not in partial)
+        return list(_covered(release.id, release.note, geography, level))
 
     async def observations(self, query: ObservationQuery, tier: Tier) -> ReleasedResult:
         """Values of one indicator for areas x periods x breakdown cells, released for the tier."""
-        indicator = await self.indicators.get_indicator(query.indicator.upper())
-        if indicator is None:
-            raise UnknownIndicator(f"no indicator with code '{query.indicator}'; list them at /v1/indicators")
+        indicator = self.reference.require_indicator(query.indicator)
         if not indicator.supported or indicator.code not in FORMULAS:
             raise Unprocessable(
                 f"{indicator.code} is in the official catalogue but the register cannot compute it"
@@ -365,17 +379,19 @@ class QueryService:
         The set is picked per area, so an area's value never depends on which other areas a request
         lists alongside it."""
         areas = query.areas if areas is None else areas
-        note = _note(release.id, release.note)
-        disclosure = note["disclosure"]
-        answerable = {
-            grain: set(per_geography.get(query.geography, ()))
-            for grain, per_geography in disclosure["answerable"].items()
-        }
-        chosen = {
-            (measure, area): choose(tier, need, [area], answerable)
-            for measure, need in wanted.items()
-            for area in areas
-        }
+        disclosure = _note(release.id, release.note)["disclosure"]
+        answerable = _answerable(release.id, release.note, query.geography)
+        # The pick depends on an area only through the area grains that answer for it: one pick per
+        # measure and kind of area, not per area (a province's communes are all of one kind).
+        kinds = {area: frozenset(g for g, codes in answerable.items() if area in codes) for area in areas}
+        picks: dict[tuple[str, frozenset[str]], AtomSet] = {}
+        chosen: dict[tuple[str, str], AtomSet] = {}
+        for measure, need in wanted.items():
+            for area in areas:
+                pick = picks.get((measure, kinds[area]))
+                if pick is None:
+                    pick = picks[(measure, kinds[area])] = choose(tier, need, [area], answerable)
+                chosen[(measure, area)] = pick
         layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
         fetched: dict[Key, FloatArray] = {}
         inexact: set[Key] = set()
@@ -415,11 +431,11 @@ class QueryService:
             raise Unprocessable(
                 f"release {release.id} is expressed in {release.geographies}, not {query.geography}"
             )
-        partial = set(note.get("partial", {}).get(query.geography, []))
+        partial = _partial(release.id, release.note, query.geography)
         for code in query.areas:
             if code in covered and code not in partial:
                 continue
-            if await self.geography.get_area(query.geography, code) is None:
+            if self.reference.get_area(query.geography, code) is None:
                 raise UnknownArea(f"no area with code '{code}' in geography {query.geography}")
             if code in partial:
                 raise Unprocessable(
@@ -488,19 +504,15 @@ class QueryService:
         """Population of each area's urban communes (phường, thị trấn): a sum of commune values."""
         result: dict[tuple[str, int], FloatArray] = {}
         for code in query.areas:
-            area = await self.geography.get_area(query.geography, code)
+            area = self.reference.get_area(query.geography, code)
             if area is None:
                 continue
             communes = (
                 [code]
                 if area.level == "commune"
-                else await self.geography.descendant_codes(query.geography, code, "commune")
+                else self.reference.descendant_codes(query.geography, code, "commune")
             )
-            urban = [
-                a.code
-                for a in (await self.geography.get_areas(query.geography, communes)).values()
-                if a.urban
-            ]
+            urban = [a.code for a in self.reference.get_areas(query.geography, communes).values() if a.urban]
             if tier is Tier.INTERNAL:
                 cells = await self._true_cells(release, replace(query, areas=tuple(urban)), wanted)
             else:

@@ -143,4 +143,6 @@ class ReleaseRepository:
             col(PublishedCell.area_code).in_(list(area_codes)),
             col(PublishedCell.period).in_(list(periods)),
         )
-        return [(a, p, v, e) for a, p, v, e in (await self.session.execute(query)).all()]
+        # On the session's connection (Core): plain rows, without the ORM's per-row result handling.
+        connection = await self.session.connection()
+        return [(a, p, v, e) for a, p, v, e in (await connection.execute(query)).all()]

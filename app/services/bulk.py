@@ -17,9 +17,8 @@ from app.formats.observations import Lang
 from app.formats.tables import render_csv
 from app.query.plan import FinerThanPublished
 from app.query.service import QueryService
-from app.repositories.indicators import IndicatorRepository
+from app.reference import Snapshot
 from app.services.data import LEVELS, DataRequest, DataService
-from app.services.indicators import IndicatorService
 from auth.principal import Tier
 
 
@@ -41,6 +40,7 @@ class BulkStream:
     release_id: str
     sessions: async_sessionmaker[AsyncSession]
     max_cells: int
+    reference: Snapshot
     geography: str
     areas: list[str]
     periods: list[str]
@@ -63,9 +63,9 @@ class BulkStream:
                     )  # fmt: skip
                     async with self.sessions() as session:
                         try:
-                            labelled = await DataService(session, self.max_cells).observations(
-                                request, self.tier
-                            )
+                            labelled = await DataService(
+                                session, self.max_cells, self.reference
+                            ).observations(request, self.tier)
                         except FinerThanPublished:
                             continue  # not published at this detail for the tier: left out
                     data = gzip.compress(render_csv(labelled, self.lang, header=header))
@@ -85,19 +85,22 @@ def _period_runs(periods: list[str], size: int) -> list[list[str]]:
 
 
 class BulkService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_cells: int) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], max_cells: int, reference: Snapshot
+    ) -> None:
         self.sessions = sessions
         self.max_cells = max_cells
+        self.reference = reference
 
     async def prepare(
         self, indicator: str, geography: str, release_id: str | None, tier: Tier, lang: Lang
     ) -> BulkStream:
         """Check the request and plan the stream; errors surface here, before any byte is sent."""
+        found = self.reference.require_indicator(indicator)
         async with self.sessions() as session:
-            found = await IndicatorService(IndicatorRepository(session)).require_indicator(indicator)
-            queries = QueryService(session, self.max_cells)
+            queries = QueryService(session, self.max_cells, self.reference)
             release = await queries.resolve_release(release_id)
-            await DataService(session, self.max_cells).query(
+            await DataService(session, self.max_cells, self.reference).query(
                 DataRequest(found.code, geography, "2019", level="province", release=release.id)
             )
             areas = [a for level in LEVELS for a in queries.covered_areas(release, geography, level)]
@@ -115,6 +118,7 @@ class BulkService:
             release.id,
             self.sessions,
             self.max_cells,
+            self.reference,
             geography,
             areas,
             periods,

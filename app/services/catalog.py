@@ -12,7 +12,7 @@ from app.models import Indicator, Release
 from app.privacy.lattice import LATTICES
 from app.query.plan import INDICATOR_READS, describe
 from app.query.service import QueryService
-from app.repositories.indicators import IndicatorRepository
+from app.reference import Snapshot
 from app.services.bulk import whole_periods
 from app.services.data import LEVELS
 from auth.principal import Tier
@@ -28,9 +28,9 @@ class Availability:
 
 
 class CatalogService:
-    def __init__(self, session: AsyncSession, max_cells: int) -> None:
-        self.queries = QueryService(session, max_cells)
-        self.indicators = IndicatorRepository(session)
+    def __init__(self, session: AsyncSession, max_cells: int, reference: Snapshot) -> None:
+        self.queries = QueryService(session, max_cells, reference)
+        self.reference = reference
 
     async def current_release(self, release_id: str | None = None) -> Release | None:
         try:
@@ -73,7 +73,7 @@ class CatalogService:
         """A DCAT-AP style JSON-LD catalogue: one dataset per computed indicator, four distributions."""
         release = await self.current_release()
         datasets = []
-        for indicator in await self.indicators.list_indicators(None):
+        for indicator in sorted(self.reference.indicators.values(), key=lambda i: i.code):
             if not indicator.supported:
                 continue
             data = f"{base_url}/v1/data/{indicator.code}"

@@ -15,7 +15,7 @@ from app.models import Area
 from app.privacy.released import ReleasedResult
 from app.query.periods import parse_periods
 from app.query.service import BREAKDOWNS, SEX_CODES, ObservationQuery, QueryService, parse_age_ranges
-from app.repositories.geography import GeographyRepository
+from app.reference import Snapshot
 from auth.principal import Tier
 
 MAX_AREAS = 1000  # codes one request may list (a URL stays under 8 KB); larger sets: parent + level, or bulk
@@ -50,14 +50,14 @@ def _split(text: str | None) -> list[str]:
 
 
 class DataService:
-    def __init__(self, session: AsyncSession, max_cells: int) -> None:
-        self.geography = GeographyRepository(session)
-        self.queries = QueryService(session, max_cells)
+    def __init__(self, session: AsyncSession, max_cells: int, reference: Snapshot) -> None:
+        self.reference = reference
+        self.queries = QueryService(session, max_cells, reference)
 
     async def query(self, request: DataRequest) -> ObservationQuery:
         """Validate and normalise a request into a query (areas in the order given, periods expanded)."""
-        if await self.geography.get_geography(request.geography) is None:
-            known = ", ".join(g.id for g in await self.geography.list_geographies())
+        if self.reference.get_geography(request.geography) is None:
+            known = ", ".join(g.id for g in self.reference.geographies)
             raise UnknownGeography(f"no geography '{request.geography}'; known versions: {known}")
         areas = await self._areas(request)
         if request.sex is not None and request.sex not in SEX_CODES:
@@ -100,10 +100,10 @@ class DataService:
                     f"it is expressed in {release.geographies}"
                 )
             return covered
-        parent = await self.geography.get_area(request.geography, request.parent)
+        parent = self.reference.get_area(request.geography, request.parent)
         if parent is None:
             raise UnknownArea(f"no area with code '{request.parent}' in geography {request.geography}")
-        codes = await self.geography.descendant_codes(request.geography, request.parent, request.level)
+        codes = self.reference.descendant_codes(request.geography, request.parent, request.level)
         if not codes:
             raise InvalidParameter(
                 f"{parent.name} ({parent.level}) has no {request.level} areas below it in {request.geography}"
@@ -113,5 +113,5 @@ class DataService:
     async def observations(self, request: DataRequest, tier: Tier) -> LabelledResult:
         query = await self.query(request)
         result = await self.queries.observations(query, tier)
-        areas = await self.geography.get_areas(query.geography, list(query.areas))
+        areas = self.reference.get_areas(query.geography, list(query.areas))
         return LabelledResult(result, query, areas)

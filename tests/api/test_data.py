@@ -13,6 +13,7 @@ from pyjstat import pyjstat
 from app.db import create_engine, session_factory
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService
+from app.reference import read_snapshot
 from auth.principal import Tier
 from tests.conftest import settings_for
 
@@ -25,7 +26,9 @@ async def released(
     try:
         async with session_factory(engine)() as session:
             query = ObservationQuery(indicator, "vn-2025-01", areas, tuple(parse_periods(period)), by=by)
-            result = await QueryService(session, 10_000).observations(query, tier)
+            result = await QueryService(session, 10_000, await read_snapshot(session)).observations(
+                query, tier
+            )
     finally:
         await engine.dispose()
     return [

@@ -14,6 +14,7 @@ from app.db import create_engine, session_factory
 from app.main import create_app
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService
+from app.reference import read_snapshot
 from app.services.census import publish_census
 from app.services.ingest import IngestService
 from auth.principal import Tier
@@ -38,7 +39,9 @@ async def population(
 ) -> list[float | None]:
     query = ObservationQuery("POP", GEOGRAPHY, areas, tuple(parse_periods(period)), release=release)
     async with sessions() as session:
-        result = await QueryService(session, 10_000).observations(query, Tier.INTERNAL)
+        result = await QueryService(session, 10_000, await read_snapshot(session)).observations(
+            query, Tier.INTERNAL
+        )
     return [o.value for o in result.observations]
 
 

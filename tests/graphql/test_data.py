@@ -19,6 +19,7 @@ from app.formats.observations import rounded
 from app.main import create_app
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService, parse_age_ranges
+from app.reference import read_snapshot
 from auth.principal import Tier
 from tests.conftest import serve, settings_for
 from tests.graphql.conftest import codes, gql
@@ -58,7 +59,9 @@ async def released(
                 age=parse_age_ranges(extra.get("age", "")),
                 by=tuple(b for b in extra.get("by", "").split(",") if b),
             )
-            result = await QueryService(session, 10_000).observations(query, tier)
+            result = await QueryService(session, 10_000, await read_snapshot(session)).observations(
+                query, tier
+            )
     finally:
         await engine.dispose()
     return [

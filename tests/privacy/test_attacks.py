@@ -21,6 +21,7 @@ from app.db import create_engine, session_factory
 from app.privacy.ptable import default_ptable
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService, parse_age_ranges
+from app.reference import read_snapshot
 from app.repositories.geography import GeographyRepository
 from auth.principal import Tier
 from tests.conftest import settings_for
@@ -60,7 +61,9 @@ async def oracle(demo_database: str) -> AsyncIterator[Oracle]:
     engine = create_engine(settings_for(demo_database, max_cells=1_000_000))
     try:
         async with session_factory(engine)() as session:
-            yield Oracle(QueryService(session, 1_000_000), GeographyRepository(session))
+            yield Oracle(
+                QueryService(session, 1_000_000, await read_snapshot(session)), GeographyRepository(session)
+            )
     finally:
         await engine.dispose()
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db import create_engine, session_factory
 from app.query.periods import parse_periods
 from app.query.service import ObservationQuery, QueryService, parse_age_ranges
+from app.reference import read_snapshot
 from app.services.ingest import IngestReport, IngestService
 from auth.principal import Tier
 from connectors.base import PreparedConnector
@@ -54,7 +55,9 @@ async def value(
         by=tuple(b for b in extra.get("by", "").split(",") if b),
     )
     async with sessions() as session:
-        result = await QueryService(session, max_cells=10_000).observations(query, Tier.INTERNAL)
+        result = await QueryService(session, 10_000, await read_snapshot(session)).observations(
+            query, Tier.INTERNAL
+        )
     return [(o.breakdown, o.value, o.numerator, o.denominator) for o in result.observations]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import ReferenceDep, SessionDep, SettingsDep
 from app.errors import UnknownRelease
 from app.services.catalog import CatalogService
 
@@ -25,10 +25,11 @@ class PeriodsOut(BaseModel):
 async def list_periods(
     session: SessionDep,
     settings: SettingsDep,
+    reference: ReferenceDep,
     release: Annotated[str | None, Query(description="A release id (default: the newest)")] = None,
 ) -> PeriodsOut:
     """Whole years, quarters and months the release covers: the periods `/v1/data` answers."""
-    service = CatalogService(session, settings.max_cells)
+    service = CatalogService(session, settings.max_cells, reference)
     found = await service.current_release(release)
     if found is None:
         raise UnknownRelease(
@@ -38,6 +39,8 @@ async def list_periods(
 
 
 @router.get("/catalog", operation_id="getCatalog", response_model=dict[str, Any])
-async def get_catalog(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def get_catalog(session: SessionDep, settings: SettingsDep, reference: ReferenceDep) -> dict[str, Any]:
     """A DCAT (JSON-LD) catalogue of the indicators and their distributions, for data portals to harvest."""
-    return await CatalogService(session, settings.max_cells).dcat(settings.public_base_url.rstrip("/"))
+    return await CatalogService(session, settings.max_cells, reference).dcat(
+        settings.public_base_url.rstrip("/")
+    )

@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from app.api.deps import CursorQuery, LangDep, PageSizeDep, SessionDep, SettingsDep, next_link
+from app.api.deps import (
+    CursorQuery,
+    LangDep,
+    PageSizeDep,
+    ReferenceDep,
+    SessionDep,
+    SettingsDep,
+    next_link,
+)
 from app.api.v1.schemas import DataPage
 from app.errors import InvalidParameter, QueryTimeout
 from app.formats.observations import metadata, observation_json
@@ -67,6 +75,7 @@ def _format(request: Request, requested: Format | None) -> Format:
 async def get_data(
     request: Request,
     session: SessionDep,
+    reference: ReferenceDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     lang: LangDep,
@@ -123,7 +132,7 @@ async def get_data(
     value differs from the exact figure by design. JSON is paged (`next`); the other formats hold
     the whole answer, up to the cell limit.
     """
-    data = DataService(session, settings.max_cells)
+    data = DataService(session, settings.max_cells, reference)
     try:
         async with asyncio.timeout(settings.query_timeout_seconds):
             labelled = await data.observations(
@@ -175,6 +184,7 @@ def _offset(after: str | None) -> int:
 async def get_bulk(
     request: Request,
     settings: SettingsDep,
+    reference: ReferenceDep,
     principal: PrincipalDep,
     lang: LangDep,
     indicator: IndicatorPath,
@@ -187,7 +197,7 @@ async def get_bulk(
     indicator has that breakdown; cells finer than the tier's atoms are left out. Streamed as it is
     computed, area batch by area batch.
     """
-    bulk = BulkService(request.app.state.sessions, settings.max_cells)
+    bulk = BulkService(request.app.state.sessions, settings.max_cells, reference)
     stream = await bulk.prepare(indicator, geography, release, principal.tier, lang)
     filename = f"{stream.indicator}-{stream.release_id}-{principal.tier.value}.csv.gz"
     return StreamingResponse(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.api.deps import LangDep, SessionDep, SettingsDep
+from app.api.deps import LangDep, ReferenceDep, SessionDep, SettingsDep
 from app.api.v1.schemas import AvailabilityOut, IndicatorDetailOut, IndicatorList, IndicatorOut
 from app.repositories.indicators import IndicatorRepository
 from app.services.catalog import CatalogService
@@ -38,6 +38,7 @@ async def list_indicators(
 async def get_indicator(
     session: SessionDep,
     settings: SettingsDep,
+    reference: ReferenceDep,
     lang: LangDep,
     code: Annotated[str, Path(description="Indicator code", examples=["TFR"])],
 ) -> IndicatorDetailOut:
@@ -45,7 +46,7 @@ async def get_indicator(
     what the current release offers (periods, areas, and the detail each access tier gets)."""
     indicator = await _service(session).require_indicator(code)
     detail = IndicatorDetailOut.full(indicator, lang)
-    catalog = CatalogService(session, settings.max_cells)
+    catalog = CatalogService(session, settings.max_cells, reference)
     release = await catalog.current_release()
     if release is not None and indicator.supported:
         found = catalog.availability(release, indicator)
