@@ -10,7 +10,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
-from app.api.deps import Lang, LangDep, ReferenceDep, SessionDep, SettingsDep
+from app.api.deps import Lang, LangDep, ReadSessionDep, ReferenceDep, SettingsDep
 from app.models import Indicator
 from app.query.service import ObservationQuery, count_cells
 from app.reference import Snapshot
@@ -74,7 +74,7 @@ class PortalContext(BaseContext):
 async def graphql_context(
     request: Request,
     response: Response,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     reference: ReferenceDep,
     principal: PrincipalDep,

@@ -30,6 +30,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for handlers that only read: no commit at the end (a round trip to the database
+    saved per request); whatever it began is rolled back when it goes back to the pool."""
+    async with request.app.state.sessions() as session:
+        yield session
+
+
 async def get_lang(
     request: Request,
     lang: Annotated[
@@ -69,6 +76,7 @@ async def get_reference(request: Request) -> Snapshot:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReferenceDep = Annotated[Snapshot, Depends(get_reference)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 LangDep = Annotated[Lang, Depends(get_lang)]
 CursorQuery = Annotated[
     str | None, Query(description="Opaque cursor from the `next` link of a previous page")

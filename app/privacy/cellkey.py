@@ -53,14 +53,14 @@ def encode_values(values: Int64Array) -> bytes:
     return zlib.compress(np.ascontiguousarray(values, dtype="<i4").tobytes(), 1)
 
 
-def decode_values(blob: bytes) -> Int64Array:
-    return np.frombuffer(zlib.decompress(blob), dtype="<i4").astype(np.int64)
+def decode_values(blob: bytes) -> NDArray[np.int32]:
+    """A stored row as a read-only view (int32): a query reads a few slices, so nothing is copied."""
+    return np.frombuffer(zlib.decompress(blob), dtype="<i4")
 
 
-def decode_exact(blob: bytes | None, size: int) -> BoolArray:
-    if blob is None:
-        return np.zeros(size, dtype=bool)
-    return np.frombuffer(zlib.decompress(blob), dtype=np.uint8).astype(bool)
+def decode_exact(blob: bytes | None) -> NDArray[np.uint8] | None:
+    """The row's exact flags (1 per exact value), or None when none of its values is exact."""
+    return None if blob is None else np.frombuffer(zlib.decompress(blob), dtype=np.uint8)
 
 
 def perturb(

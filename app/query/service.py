@@ -218,11 +218,13 @@ class _AreaCounts:
         return self._bands.get((measure, self.area), {}).get(axis, tuple(range(AXIS_SIZES[axis])))
 
 
-def expand(atoms: AtomSet, values: NDArray[np.int64]) -> FloatArray:
+def expand(atoms: AtomSet, values: NDArray[np.int32]) -> FloatArray:
     """Atoms onto the measure's full axes, each band's value at its first single value (so a sum over
     any union of whole bands is the sum of its atoms)."""
     if not atoms.bands:
         return values.reshape(()).astype(np.float64)
+    if atoms.shape == atoms.measure.shape:  # single values on every axis: the atoms are the cells
+        return values.reshape(atoms.shape).astype(np.float64)
     full = np.zeros(atoms.measure.shape, dtype=np.float64)
     full[_band_starts(atoms.name)] = values.reshape(atoms.shape)
     return full
@@ -412,11 +414,11 @@ class QueryService:
             ):
                 present.add((area, month))
                 vector = decode_values(blob)
-                exact = decode_exact(exact_blob, bundle.size)
+                exact = decode_exact(exact_blob)
                 for measure, atoms in by_area[area]:
                     start = bundle.offset(atoms.name)
                     fetched[(measure, area, month)] = expand(atoms, vector[start : start + atoms.size])
-                    if not exact[start : start + atoms.size].all():
+                    if exact is None or not exact[start : start + atoms.size].all():
                         inexact.add((measure, area, month))
             for measure, area in here:  # absent rows read as zeros, and are not exact
                 inexact.update((measure, area, m) for m in months if (area, m) not in present)

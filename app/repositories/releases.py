@@ -4,15 +4,49 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from app.models import Area, AreaLink, CubeCell, LoadReject, PublishedCell, RegisterLoad, Release
+from app.models import Area, AreaLink, CubeCell, LoadReject, RegisterLoad, Release
 
 _BATCH = 5000
+
+
+class _Statement(NamedTuple):
+    """A serving read in each driver's own dialect. SQLAlchemy's aiosqlite adapter makes four trips to
+    the driver's thread per statement (cursor, execute, fetch, close) and handles results per row; the
+    drivers' one-call fetches (aiosqlite's execute_fetchall, asyncpg's fetch of a prepared statement)
+    took an uncached single-area data request from ~1.9 to ~1.1 ms in process."""
+
+    sqlite: str  # {areas} and {periods} become as many ? as there are codes and periods
+    postgres: str
+
+
+_PUBLISHED = _Statement(
+    'SELECT area_code, period, "values", exact FROM published_cell WHERE release_id = ? AND geography = ? '
+    "AND time_unit = ? AND area_code IN ({areas}) AND period IN ({periods})",
+    'SELECT area_code, period, "values", exact FROM published_cell WHERE release_id = $1 AND geography = $2 '
+    "AND time_unit = $3 AND area_code = ANY($4::varchar[]) AND period = ANY($5::int[])",
+)
+_CUBE = _Statement(
+    "SELECT area_code, month, counts FROM cube_cell WHERE release_id = ? AND geography = ? "
+    "AND area_code IN ({areas}) AND month IN ({periods})",
+    "SELECT area_code, month, counts FROM cube_cell WHERE release_id = $1 AND geography = $2 "
+    "AND area_code = ANY($3::varchar[]) AND month = ANY($4::int[])",
+)
+_AREAS_PER_STATEMENT = 900  # with the periods, under SQLite's oldest variable limit (999)
+
+
+def _chunks(codes: Sequence[str]) -> list[list[str]]:
+    listed = list(codes)
+    return [listed[i : i + _AREAS_PER_STATEMENT] for i in range(0, len(listed), _AREAS_PER_STATEMENT)]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
 
 
 class ReleaseRepository:
@@ -114,13 +148,7 @@ class ReleaseRepository:
         self, release_id: str, geography: str, area_codes: Sequence[str], months: Sequence[int]
     ) -> Sequence[tuple[str, int, bytes]]:
         """Encoded cube rows for the given areas and months (absent rows are zeros)."""
-        query = select(col(CubeCell.area_code), col(CubeCell.month), col(CubeCell.counts)).where(
-            col(CubeCell.release_id) == release_id,
-            col(CubeCell.geography) == geography,
-            col(CubeCell.area_code).in_(list(area_codes)),
-            col(CubeCell.month).in_(list(months)),
-        )
-        return [(a, m, c) for a, m, c in (await self.session.execute(query)).all()]
+        return await self._by_areas(_CUBE, [release_id, geography], area_codes, months)
 
     async def published_rows(
         self,
@@ -131,18 +159,21 @@ class ReleaseRepository:
         periods: Sequence[int],
     ) -> Sequence[tuple[str, int, bytes, bytes | None]]:
         """Published atom rows (values and exact flags) of one time unit's bundle."""
-        query = select(
-            col(PublishedCell.area_code),
-            col(PublishedCell.period),
-            col(PublishedCell.values),
-            col(PublishedCell.exact),
-        ).where(
-            col(PublishedCell.release_id) == release_id,
-            col(PublishedCell.geography) == geography,
-            col(PublishedCell.time_unit) == time_unit,
-            col(PublishedCell.area_code).in_(list(area_codes)),
-            col(PublishedCell.period).in_(list(periods)),
-        )
-        # On the session's connection (Core): plain rows, without the ORM's per-row result handling.
+        return await self._by_areas(_PUBLISHED, [release_id, geography, time_unit], area_codes, periods)
+
+    async def _by_areas(
+        self, statement: _Statement, fixed: list[Any], areas: Sequence[str], months: Sequence[int]
+    ) -> list[Any]:
+        """One serving statement, by the driver itself, on the session's connection (same transaction)."""
         connection = await self.session.connection()
-        return [(a, p, v, e) for a, p, v, e in (await connection.execute(query)).all()]
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        wanted = [int(m) for m in months]
+        found: list[Any] = []
+        for chunk in _chunks(areas):
+            if connection.dialect.name == "postgresql":
+                rows = await driver.fetch(statement.postgres, *fixed, chunk, wanted)
+            else:
+                sql = statement.sqlite.format(areas=_marks(len(chunk)), periods=_marks(len(wanted)))
+                rows = await driver.execute_fetchall(sql, [*fixed, *chunk, *wanted])
+            found += [tuple(row) for row in rows]
+        return found

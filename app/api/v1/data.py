@@ -12,8 +12,8 @@ from app.api.deps import (
     CursorQuery,
     LangDep,
     PageSizeDep,
+    ReadSessionDep,
     ReferenceDep,
-    SessionDep,
     SettingsDep,
     next_link,
 )
@@ -74,7 +74,7 @@ def _format(request: Request, requested: Format | None) -> Format:
 )
 async def get_data(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     reference: ReferenceDep,
     settings: SettingsDep,
     principal: PrincipalDep,
