@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from app.api.v1.schemas import TOPIC_LABELS, UNIT_TYPE_EN
+from app.api.v1.schemas import UNIT_TYPE_EN
 from app.formats.observations import rounded
 from app.models import Area as AreaModel
 from app.models import Indicator as IndicatorModel
@@ -18,6 +18,7 @@ from app.privacy.released import ReleasedObservation, ReleasedResult
 from app.services.data import DataRequest
 from app.services.geography import GeographySummary
 from app.services.geography import LinkedArea as LinkedAreaModel
+from app.services.indicators import indicator_fields, official_fields
 from app.services.releases import ReleaseSummary
 from schema.context import PortalContext
 
@@ -420,31 +421,12 @@ class Indicator:
 
     @classmethod
     def of(cls, i: IndicatorModel, lang: str) -> Indicator:
-        vi = lang == "vi"
         return cls(
-            code=i.code,
-            official_code=i.official_code,
-            name=i.name_vi if vi else i.name_en,
+            **indicator_fields(i, lang),
             name_vi=i.name_vi,
             name_en=i.name_en,
-            unit=i.unit_vi if vi else i.unit_en,
-            decimals=i.decimals,
-            topic=i.topic,
-            topic_label=TOPIC_LABELS.get(i.topic, (i.topic, i.topic))[0 if vi else 1],
-            dimensions=[d for d in i.dimensions.split(",") if d],
-            periodicity=i.periodicity.split(","),
-            supported=i.supported,
             formula=i.formula,
-            official=OfficialIndicator(
-                code=i.official_code,
-                name_vi=i.official_name_vi,
-                name_en=i.official_name_en,
-                definition=i.definition,
-                disaggregations=i.official_disaggregations,
-                periodicity=i.official_periodicity,
-                legal_basis=i.legal_basis,
-                source=i.source,
-            ),
+            official=OfficialIndicator(**official_fields(i)),
         )
 
 
@@ -464,18 +446,5 @@ class Release:
 
     @classmethod
     def of(cls, summary: ReleaseSummary) -> Release:
-        release = summary.release
-        start, end = summary.period
-        return cls(
-            id=release.id,
-            kind=release.kind,
-            current=summary.current,
-            synthetic=release.synthetic,
-            created_at=release.created_at,
-            period_start=start,
-            period_end=end,
-            geographies=release.geographies.split(","),
-            areas=JSON(summary.area_counts),
-            sources=JSON(summary.sources),
-            row_counts=JSON(summary.row_counts),
-        )
+        fields = summary.fields()
+        return cls(**{**fields, **{name: JSON(fields[name]) for name in ("areas", "sources", "row_counts")}})

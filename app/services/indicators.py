@@ -2,10 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.errors import InvalidParameter, UnknownIndicator
 from app.models import Indicator
 from app.repositories.indicators import IndicatorRepository
 from app.text import fold
+
+TOPIC_LABELS = {
+    "population": ("Quy mô và cơ cấu dân số", "Population size and structure"),
+    "households": ("Hộ dân cư", "Households"),
+    "fertility": ("Sinh", "Fertility"),
+    "mortality": ("Chết", "Mortality"),
+    "migration": ("Di cư", "Migration"),
+    "marriage": ("Kết hôn và ly hôn", "Marriage and divorce"),
+    "family_planning": ("Kế hoạch hóa gia đình", "Family planning"),
+}
+
+
+def indicator_fields(indicator: Indicator, lang: str) -> dict[str, Any]:
+    """An indicator as REST and GraphQL both show it, with names and unit in `lang`."""
+    vi = lang == "vi"
+    return {
+        "code": indicator.code,
+        "official_code": indicator.official_code,
+        "name": indicator.name_vi if vi else indicator.name_en,
+        "unit": indicator.unit_vi if vi else indicator.unit_en,
+        "decimals": indicator.decimals,
+        "topic": indicator.topic,
+        "topic_label": TOPIC_LABELS.get(indicator.topic, (indicator.topic, indicator.topic))[0 if vi else 1],
+        "dimensions": [d for d in indicator.dimensions.split(",") if d],
+        "periodicity": indicator.periodicity.split(","),
+        "supported": indicator.supported,
+    }
+
+
+def official_fields(indicator: Indicator) -> dict[str, str]:
+    """The entry of the official indicator system an indicator implements."""
+    return {
+        "code": indicator.official_code,
+        "name_vi": indicator.official_name_vi,
+        "name_en": indicator.official_name_en,
+        "definition": indicator.definition,
+        "disaggregations": indicator.official_disaggregations,
+        "periodicity": indicator.official_periodicity,
+        "legal_basis": indicator.legal_basis,
+        "source": indicator.source,
+    }
 
 
 class IndicatorService:

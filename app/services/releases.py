@@ -43,6 +43,23 @@ class ReleaseSummary:
         first = self.release.first_month if self.release.kind == "census" else self.release.first_month + 1
         return month_label(first), month_label(self.release.last_month)
 
+    def fields(self) -> dict[str, Any]:
+        """The release as REST and GraphQL both show it."""
+        start, end = self.period
+        return {
+            "id": self.release.id,
+            "kind": self.release.kind,
+            "current": self.current,
+            "synthetic": self.release.synthetic,
+            "created_at": self.release.created_at,
+            "period_start": start,
+            "period_end": end,
+            "geographies": self.release.geographies.split(","),
+            "areas": self.area_counts,
+            "sources": self.sources,
+            "row_counts": self.row_counts,
+        }
+
 
 class ReleaseService:
     def __init__(self, repository: ReleaseRepository) -> None:

@@ -31,22 +31,7 @@ class ReleaseOut(BaseModel):
 
     @classmethod
     def of(cls, summary: ReleaseSummary) -> ReleaseOut:
-        release = summary.release
-        start, end = summary.period
-        return cls(
-            id=release.id,
-            kind=release.kind,
-            current=summary.current,
-            synthetic=release.synthetic,
-            created_at=release.created_at,
-            period_start=start,
-            period_end=end,
-            geographies=release.geographies.split(","),
-            areas=summary.area_counts,
-            sources=summary.sources,
-            row_counts=summary.row_counts,
-            href=f"/v1/releases/{release.id}",
-        )
+        return cls(**summary.fields(), href=f"/v1/releases/{summary.release.id}")
 
 
 class ReleaseList(BaseModel):

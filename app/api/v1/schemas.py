@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import Lang
 from app.models import Area, Geography, Indicator
 from app.services.geography import GeographySummary, LinkedArea
+from app.services.indicators import indicator_fields, official_fields
 
 UNIT_TYPE_EN = {
     "tỉnh": "province",
@@ -21,15 +22,6 @@ UNIT_TYPE_EN = {
     "phường": "ward",
     "thị trấn": "township",
     "đặc khu": "special zone",
-}
-TOPIC_LABELS = {
-    "population": ("Quy mô và cơ cấu dân số", "Population size and structure"),
-    "households": ("Hộ dân cư", "Households"),
-    "fertility": ("Sinh", "Fertility"),
-    "mortality": ("Chết", "Mortality"),
-    "migration": ("Di cư", "Migration"),
-    "marriage": ("Kết hôn và ly hôn", "Marriage and divorce"),
-    "family_planning": ("Kế hoạch hóa gia đình", "Family planning"),
 }
 
 
@@ -151,20 +143,7 @@ class IndicatorOut(BaseModel):
 
     @classmethod
     def of(cls, indicator: Indicator, lang: Lang) -> IndicatorOut:
-        vi = lang == "vi"
-        return cls(
-            code=indicator.code,
-            official_code=indicator.official_code,
-            name=indicator.name_vi if vi else indicator.name_en,
-            unit=indicator.unit_vi if vi else indicator.unit_en,
-            decimals=indicator.decimals,
-            topic=indicator.topic,
-            topic_label=TOPIC_LABELS.get(indicator.topic, (indicator.topic, indicator.topic))[0 if vi else 1],
-            dimensions=[d for d in indicator.dimensions.split(",") if d],
-            periodicity=indicator.periodicity.split(","),
-            supported=indicator.supported,
-            href=f"/v1/indicators/{indicator.code}",
-        )
+        return cls(**indicator_fields(indicator, lang), href=f"/v1/indicators/{indicator.code}")
 
 
 class OfficialIndicatorOut(BaseModel):
@@ -204,16 +183,7 @@ class IndicatorDetailOut(IndicatorOut):
             name_vi=indicator.name_vi,
             name_en=indicator.name_en,
             formula=indicator.formula,
-            official=OfficialIndicatorOut(
-                code=indicator.official_code,
-                name_vi=indicator.official_name_vi,
-                name_en=indicator.official_name_en,
-                definition=indicator.definition,
-                disaggregations=indicator.official_disaggregations,
-                periodicity=indicator.official_periodicity,
-                legal_basis=indicator.legal_basis,
-                source=indicator.source,
-            ),
+            official=OfficialIndicatorOut(**official_fields(indicator)),
         )
 
 
