@@ -1,11 +1,13 @@
-"""The response cache: repeated GETs answered by pure ASGI before FastAPI routing runs.
+"""The response cache: the store of whole answers and their keys; the gateway (app/gateway.py) answers
+repeated GETs from it before FastAPI routing runs.
 
-It sits inside AccessMiddleware, which has already resolved the caller's tier and applied the rate
-limit, so a cached answer is no way around either. The key is (publication epoch, path, normalised
-query, tier, Accept, Accept-Language): publishing a release changes the epoch, so stale answers are
-never served and nothing needs invalidating. The ETag is that key's digest; `If-None-Match` gets a
-304 at once. Level one is in-process (LRU by bytes); Redis is the shared second level when
-configured, and its failures only cost the cache, never the request.
+The gateway has already resolved the caller's tier and applied the rate limit when it looks here, so
+a cached answer is no way around either. The key is (publication epoch, path, normalised query,
+tier, Accept, Accept-Language): publishing a release changes the epoch, so stale answers are never
+served and nothing needs invalidating. The ETag is that key's digest; `If-None-Match` gets a 304 at
+once. Level one is in-process (LRU by bytes); Redis is the shared second level when configured, and
+its failures only cost the cache, never the request. Entries hold no per-request headers (rate
+limits, tier, CORS, deprecation): the gateway adds those to every answer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -25,17 +27,19 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.models import Release
-from auth.principal import ANONYMOUS, Principal, Tier
+from auth.principal import Tier
 
 log = logging.getLogger("portal.cache")
 
 CACHED_PREFIXES: Final = ("/v1/",)
 NOT_CACHED: Final = ("/v1/admin", "/v1/limits", "/v1/bulk/")  # per caller, or streamed
 MAX_BODY: Final = 2 * 1024 * 1024  # larger answers are served, not kept
-VARY: Final = b"Accept, Accept-Language, Authorization, X-API-Key"
+# What a kept answer varies by: its key's headers, the credentials (the tier), and Origin (the CORS
+# headers the gateway adds depend on it).
+VARY: Final = b"Accept, Accept-Language, Authorization, X-API-Key, Origin"
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,18 @@ class ResponseStore:
         self._reading: asyncio.Future[str] | None = None
         self.hits = self.misses = 0
 
+    @property
+    def shared(self) -> bool:
+        """Whether Redis is the second level."""
+        return self._redis is not None
+
+    def fresh_epoch(self) -> str | None:
+        """The epoch if it was read within the period (no await needed), else None: call `epoch`."""
+        checked, value = self._epoch
+        if value and time.monotonic() - checked < self.epoch_seconds:
+            return value
+        return None
+
     async def epoch(self, scope: Scope) -> str:
         """Changes whenever a release is published; read from the database at most once a period.
 
@@ -113,10 +129,20 @@ class ResponseStore:
             reading.exception()  # retrieved here too: every waiter may have gone
 
     async def get(self, key: str) -> CachedResponse | None:
+        found = self.local(key)
+        if found is None and self._redis is not None:
+            found = await self.fetch(key)
+        return found
+
+    def local(self, key: str) -> CachedResponse | None:
+        """Level one only: no await, for the gateway's hot path."""
         found = self._local.get(key)
         if found is not None:
             self._local.move_to_end(key)
-            return found
+        return found
+
+    async def fetch(self, key: str) -> CachedResponse | None:
+        """Level two (Redis), kept in level one when found."""
         if self._redis is None:
             return None
         try:
@@ -161,132 +187,30 @@ def _normalised_query(raw: bytes) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _digest(epoch: str, path: str, query: bytes, tier: str, accept: str, accept_language: str) -> str:
-    """The key of a request; memoised, since a cache hit is the same few requests asked again and
-    parsing and re-encoding the query string was the largest cost of a hit."""
-    parts = (epoch, path, _normalised_query(query), tier, accept, accept_language)
+def response_key(
+    epoch: str, path: str, query: bytes, tier: Tier, accept: bytes, accept_language: bytes
+) -> str:
+    """The key (and ETag) of a request's answer; memoised, since a cache hit is the same few requests
+    asked again and parsing and re-encoding the query string was the largest cost of a hit. Header
+    values are the raw bytes (empty when absent) of the first `Accept` and `Accept-Language`."""
+    parts = (
+        epoch,
+        path,
+        _normalised_query(query),
+        tier.value,
+        accept.decode("latin-1"),
+        accept_language.decode("latin-1"),
+    )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-def _request_headers(scope: Scope) -> tuple[str, str, str | None]:
-    """Accept, Accept-Language and If-None-Match in one pass over the raw headers (as Headers.get
-    reads them: the first of a repeated header)."""
-    accept = language = inm = None
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            accept = accept if accept is not None else value.decode("latin-1")
-        elif name == b"accept-language":
-            language = language if language is not None else value.decode("latin-1")
-        elif name == b"if-none-match":
-            inm = inm if inm is not None else value.decode("latin-1")
-    return accept or "", language or "", inm
+# Answers for credentials must not sit in shared caches; open data may.
+CACHE_CONTROL: Final = {
+    tier: (b"cache-control", b"public, max-age=60" if tier is Tier.PUBLIC else b"private, max-age=60")
+    for tier in Tier
+}
 
 
-def request_key(epoch: str, scope: Scope, tier: Tier) -> str:
-    accept, language, _ = _request_headers(scope)
-    return _digest(epoch, scope["path"], scope.get("query_string", b""), tier.value, accept, language)
-
-
-def _cache_control(tier: Tier) -> bytes:
-    # Answers for credentials must not sit in shared caches; open data may.
-    return b"public, max-age=60" if tier is Tier.PUBLIC else b"private, max-age=60"
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
+def etag_matches(if_none_match: str, etag: str) -> bool:
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in tags or etag in tags
-
-
-class ResponseCache:
-    def __init__(self, app: ASGIApp, store: ResponseStore) -> None:
-        self.app = app
-        self.store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in ("GET", "HEAD")
-            or not path.startswith(CACHED_PREFIXES)
-            or path.startswith(NOT_CACHED)
-        ):
-            await self.app(scope, receive, send)
-            return
-        principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
-        if principal.tier is Tier.INTERNAL:  # every internal access is audited: never answered from cache
-            await self.app(scope, receive, send)
-            return
-        accept, language, inm = _request_headers(scope)
-        key = _digest(
-            await self.store.epoch(scope),
-            path,
-            scope.get("query_string", b""),
-            principal.tier.value,
-            accept,
-            language,
-        )
-        etag = f'"{key}"'
-        cached = await self.store.get(key)
-        if inm and _matches(inm, etag) and (cached is not None or inm.strip() != "*"):
-            await _send(
-                send,
-                304,
-                [
-                    (b"etag", etag.encode()),
-                    (b"cache-control", _cache_control(principal.tier)),
-                    (b"vary", VARY),
-                ],
-                b"",
-            )
-            return
-        if cached is not None:
-            self.store.hits += 1
-            await _send(
-                send, cached.status, cached.headers, b"" if scope["method"] == "HEAD" else cached.body
-            )
-            return
-        self.store.misses += 1
-        await self._fill(scope, receive, send, key, etag, principal.tier)
-
-    async def _fill(
-        self, scope: Scope, receive: Receive, send: Send, key: str, etag: str, tier: Tier
-    ) -> None:
-        """Run the app; a whole 200 answer of modest size is kept, and every 200 gets the ETag."""
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-        keep = True
-
-        async def capture(message: Message) -> None:
-            nonlocal keep
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                extra = [(b"etag", etag.encode()), (b"cache-control", _cache_control(tier)), (b"vary", VARY)]
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                headers = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
-                if status != 200:
-                    keep = False
-                    headers = list(message.get("headers", []))
-                message = {**message, "headers": headers}
-                start.update(message)
-                await send(message)
-                return
-            if message["type"] == "http.response.body":
-                body = message.get("body", b"")
-                if keep:
-                    chunks.append(body)
-                    if sum(len(c) for c in chunks) > MAX_BODY:
-                        keep, chunks[:] = False, []
-                await send(message)
-                if keep and not message.get("more_body", False) and scope["method"] == "GET":
-                    await self.store.put(
-                        key, CachedResponse(start["status"], list(start["headers"]), b"".join(chunks))
-                    )
-                return
-            await send(message)
-
-        await self.app(scope, receive, capture)
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

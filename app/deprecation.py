@@ -2,7 +2,8 @@
 
 Breaking changes go to a new version (`/v2`); the old routes keep working until their sunset and say
 so on every response, so integrators see the move coming in their logs. Deprecations are settings
-(`PORTAL_DEPRECATIONS`), so announcing one needs no code change.
+(`PORTAL_DEPRECATIONS`), so announcing one needs no code change; the gateway (app/gateway.py) adds
+the headers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Deprecation(BaseModel):
@@ -35,28 +35,14 @@ class Deprecation(BaseModel):
         return result
 
 
-class DeprecationHeaders:
-    """Pure ASGI: adds the announcement headers to every response of a deprecated path."""
+class Deprecations:
+    """The announcements that apply to a path; the gateway (app/gateway.py) adds them to every response
+    of that path, cached answers and refusals included."""
 
-    def __init__(self, app: ASGIApp, deprecations: list[Deprecation]) -> None:
-        self.app = app
-        # Longest prefix first, so a specific announcement wins over a general one.
-        self.deprecations = sorted(deprecations, key=lambda d: len(d.path_prefix), reverse=True)
+    def __init__(self, deprecations: list[Deprecation]) -> None:
+        # Longest prefix first, so a specific announcement wins over a general one; headers encoded once.
+        ordered = sorted(deprecations, key=lambda d: len(d.path_prefix), reverse=True)
+        self._headers = [(d.path_prefix, tuple(d.headers())) for d in ordered]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.deprecations:
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        found = next((d for d in self.deprecations if path.startswith(d.path_prefix)), None)
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        extra = found.headers()
-
-        async def announce(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, announce)
+    def headers_for(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
+        return next((headers for prefix, headers in self._headers if path.startswith(prefix)), ())

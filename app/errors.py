@@ -129,6 +129,17 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def crash_response(path: str) -> Response:
+    """The 500 of an unexpected error: logged by the server; the caller learns nothing of internals."""
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal error",
+        "the server failed to answer; the error was logged",
+        instance=path,
+    )
+
+
 def _describe_validation(errors: Sequence[Any]) -> tuple[str, list[dict[str, Any]]]:
     details: list[dict[str, Any]] = []
     for error in errors:
@@ -171,14 +182,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        # Logged by the server; the caller learns nothing about internals.
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "the server failed to answer; the error was logged",
-            instance=request.url.path,
-        )
+        return crash_response(request.url.path)
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

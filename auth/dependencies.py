@@ -12,7 +12,7 @@ from auth.scopes import require_scope
 
 
 async def get_principal(request: Request) -> Principal:
-    """The caller as AccessMiddleware resolved it; anonymous when the middleware is not installed.
+    """The caller as the gateway (app/gateway.py) resolved it; anonymous when no gateway is in front.
 
     `async def` so that FastAPI calls it on the event loop rather than in its thread pool."""
     state = request.scope.get("state") or {}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 from starlette.responses import Response
 
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, problem_response
+
+if TYPE_CHECKING:
+    from auth.limits import Decision
+    from auth.principal import Tier
 
 
 class Unauthenticated(DomainError):
@@ -72,3 +76,33 @@ class OAuthError(Exception):
         return Response(
             orjson.dumps(body), status_code=self.status_code, media_type="application/json", headers=headers
         )
+
+
+def invalid_credential_response(failure: Unauthenticated, path: str) -> Response:
+    """The 401 for a credential that does not stand; RFC 6750 3: the caller learns why, never what the
+    credential was."""
+    challenge = f'Bearer realm="portal", error="invalid_token", error_description="{failure.detail}"'
+    return problem_response(
+        failure.status,
+        failure.code,
+        failure.title,
+        failure.detail,
+        instance=path,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def rate_limited_response(decision: Decision, tier: Tier, path: str) -> Response:
+    """The 429 for a spent limit, with `Retry-After`."""
+    retry = max(1, decision.reset_after)
+    return problem_response(
+        RateLimited.status,
+        RateLimited.code,
+        RateLimited.title,
+        f"the {tier.value} tier allows {decision.limit} requests per {decision.window} s; "
+        f"retry in {retry} s, or ask for a department credential",
+        instance=path,
+        headers={"Retry-After": str(retry)},
+        limit=decision.limit,
+        tier=tier.value,
+    )

@@ -1,14 +1,17 @@
 """Usage figures: requests per client (or `anonymous`) per day per endpoint class, counted in memory and
 flushed to the database in batches by a background task, off the request path.
 
-`/oauth/*` requests count as `anonymous`: clients authenticate there inside the endpoint, after the
-middleware has counted the request.
+Counting is one dictionary increment: the gateway (app/gateway.py) knows each path's endpoint class
+(memoised per path) and the day is read from the clock at most once a second. `/oauth/*` requests
+count as `anonymous`: clients authenticate there inside the endpoint, after the gateway has counted
+the request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -43,12 +46,21 @@ class UsageRecorder:
     def __init__(self) -> None:
         self._counts: Counter[tuple[date, str, str]] = Counter()
         self._keys_used: dict[int, datetime] = {}
+        # The clock as of the current second: the figures are per day, last use of a key per second.
+        self._second = 0
+        self._now = datetime.now(UTC)
+        self._today = self._now.date()
 
-    def record(self, client_id: str | None, path: str, api_key_id: int | None = None) -> None:
-        now = datetime.now(UTC)
-        self._counts[(now.date(), client_id or ANONYMOUS_CLIENT, endpoint_class(path))] += 1
+    def record(self, client_id: str | None, kind: str, api_key_id: int | None = None) -> None:
+        """Count one request of endpoint class `kind` (see `endpoint_class`)."""
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._now = datetime.fromtimestamp(second, UTC)
+            self._today = self._now.date()
+        self._counts[(self._today, client_id or ANONYMOUS_CLIENT, kind)] += 1
         if api_key_id is not None:
-            self._keys_used[api_key_id] = now
+            self._keys_used[api_key_id] = self._now
 
     @property
     def pending(self) -> int:

@@ -1,4 +1,5 @@
-"""Installs the access layer on the app: OAuth and admin routers, and AccessMiddleware."""
+"""Installs the access layer on the app: OAuth, admin and limits routers, and the AccessRuntime the gateway
+(app/gateway.py) checks every request with."""
 
 from __future__ import annotations
 
@@ -6,16 +7,14 @@ from fastapi import FastAPI
 
 from app.errors import PROBLEM_RESPONSES
 from app.settings import Settings
-from auth.middleware import AccessMiddleware
 from auth.runtime import AccessRuntime
 
 
 def install_access(app: FastAPI, settings: Settings) -> AccessRuntime:
-    """Add the routes and the middleware; the lifespan runs `app.state.access.running(sessions)`.
+    """Add the routes and `app.state.access`; the lifespan runs `app.state.access.running(sessions)`.
 
-    Call it after every middleware that must sit inside the access check (the response cache) and
-    before CORS, so that 401 and 429 answers still carry CORS headers for browser apps.
-    """
+    The checks themselves (credentials, limits, usage, audit) run in the gateway, in front of every
+    other layer, so cached answers and 401/429 refusals are treated like any other response."""
     from app.api.v1 import admin, limits
     from auth import endpoints
 
@@ -24,5 +23,4 @@ def install_access(app: FastAPI, settings: Settings) -> AccessRuntime:
     app.include_router(endpoints.router)
     app.include_router(limits.router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(admin.router, prefix="/v1", responses=PROBLEM_RESPONSES)
-    app.add_middleware(AccessMiddleware, runtime=runtime)
     return runtime

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from app.gateway import Gateway
 from app.main import create_app
-from auth.middleware import AccessMiddleware
 from tests.auth import support
 from tests.backends import REDIS_URL
 from tests.conftest import serve, settings_for
@@ -78,29 +78,44 @@ async def test_a_keyless_burst_gets_429_with_headers_in_process(
         assert policy["scopes"]["data:read:internal"] == "internal"
 
 
-async def test_responses_served_below_the_middleware_are_limited(reference_database: str) -> None:
-    """A stand-in for the response cache: an inner ASGI app that answers without routing."""
-    settings = settings_for(reference_database, redis_url=None, rate_limit_public="2/minute")
+async def test_answers_from_behind_the_gateway_and_from_its_cache_are_limited(
+    reference_database: str,
+) -> None:
+    """The gateway in front of a stand-in app that answers without routing: the first answer is kept
+    and the second comes from the cache, both counted; the third is refused before either."""
+    settings = settings_for(
+        reference_database,
+        redis_url=None,
+        rate_limit_public="2/minute",
+        redis_key_prefix=support.unique("gw-"),
+    )
     app = create_app(settings)
     seen: list[str] = []
 
-    async def cache(scope: Scope, receive: Receive, send: Send) -> None:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope["state"]["principal"].tier.value)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-cache", b"hit")]})
-        await send({"type": "http.response.body", "body": b"cached"})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"x-answered-by", b"stand-in")]}
+        )
+        await send({"type": "http.response.body", "body": b"answer"})
 
     async with app.router.lifespan_context(app):
-        wrapped = AccessMiddleware(cache, app.state.access)
-        transport = httpx.ASGITransport(app=wrapped)
+        gateway = Gateway(answer, settings=settings, access=app.state.access, store=app.state.response_store)
+
+        async def portal(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["app"] = app  # as PortalApp does: the store reads the publication epoch through it
+            await gateway(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=portal)
         async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
-            first = await http.get("/v1/areas")
-            second = await http.get("/v1/areas")
-            third = await http.get("/v1/areas")
-    assert first.headers["x-cache"] == "hit"
-    assert first.headers["x-portal-tier"] == "public"
+            first, second, third = [await http.get("/v1/areas") for _ in range(3)]
+    assert first.content == second.content == b"answer"
+    assert second.headers["x-answered-by"] == "stand-in"
+    assert first.headers["x-portal-tier"] == second.headers["x-portal-tier"] == "public"
     assert [_limit_headers(r)[1] for r in (first, second)] == [1, 0]
     assert third.status_code == 429
-    assert seen == ["public", "public"]
+    assert seen == ["public"]
+    assert app.state.response_store.hits == 1
 
 
 class TcpProxy:

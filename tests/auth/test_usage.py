@@ -52,7 +52,7 @@ async def test_usage_and_kpis_report_the_registered_apps_and_departments(
         usage = await http.get("/v1/admin/usage", headers=support.bearer(admin_token))
         assert usage.status_code == 200, usage.text
         body = usage.json()
-        # Token requests authenticate inside /oauth, after the middleware: they count as keyless.
+        # Token requests authenticate inside /oauth, after the gateway: they count as keyless.
         assert body["anonymous"] == {"oauth": 1, "reference": 3}
         departments = {d["code"]: d for d in body["departments"]}
         assert set(departments) == {labour, police, office}
