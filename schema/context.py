@@ -81,7 +81,7 @@ async def graphql_context(
     lang: LangDep,
 ) -> PortalContext:
     """Built from the REST dependencies, so both APIs see one session per request, the same settings,
-    the same caller (the principal AccessMiddleware resolved from the bearer token or API key) and the
+    the same caller (the principal the gateway resolved from the bearer token or API key) and the
     same label language (`?lang=` or Accept-Language)."""
     request.state.graphql_response = response
     return PortalContext(session, settings, reference, principal, lang)
