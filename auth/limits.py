@@ -176,7 +176,7 @@ class RateLimits:
         """Count in this process; synchronous, so that the gateway awaits nothing without Redis."""
         now = time.monotonic()
         count, ends = rule.local.hit(key, now)
-        return Decision(rule, count, max(0, math.ceil(ends - now)), "local")
+        return Decision(rule, count, math.ceil(ends - now), "local")  # the window is open: ends > now
 
     async def _hit_redis(self, storage: Storage, rule: Rule, key: str) -> Decision:
         counted_as = rule.item.key_for(key)

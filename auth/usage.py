@@ -47,15 +47,16 @@ class UsageRecorder:
         self._counts: Counter[tuple[date, str, str]] = Counter()
         self._keys_used: dict[int, datetime] = {}
         # The clock as of the current second: the figures are per day, last use of a key per second.
-        self._second = 0
+        self._next_second = 0.0
         self._now = datetime.now(UTC)
         self._today = self._now.date()
 
     def record(self, client_id: str | None, kind: str, api_key_id: int | None = None) -> None:
         """Count one request of endpoint class `kind` (see `endpoint_class`)."""
-        second = int(time.time())
-        if second != self._second:
-            self._second = second
+        now = time.time()
+        if now >= self._next_second:
+            second = int(now)
+            self._next_second = second + 1.0
             self._now = datetime.fromtimestamp(second, UTC)
             self._today = self._now.date()
         self._counts[(self._today, client_id or ANONYMOUS_CLIENT, kind)] += 1

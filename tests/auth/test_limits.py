@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.gateway import Gateway
 from app.main import create_app
+from auth.limits import FixedWindows
 from tests.auth import support
 from tests.backends import REDIS_URL
 from tests.conftest import serve, settings_for
@@ -116,6 +117,20 @@ async def test_answers_from_behind_the_gateway_and_from_its_cache_are_limited(
     assert third.status_code == 429
     assert seen == ["public"]
     assert app.state.response_store.hits == 1
+
+
+def test_local_windows_reset_and_stay_bounded() -> None:
+    windows = FixedWindows(60, max_keys=3)
+    assert windows.hit("a", 0.0) == (1, 60.0)
+    assert windows.hit("a", 59.0) == (2, 60.0)
+    assert windows.hit("a", 60.0) == (1, 120.0)  # the window ended: a new one opens
+    windows.hit("b", 70.0)
+    windows.hit("c", 125.0)  # a's window has ended by now: dropped as c's opens
+    assert len(windows) == 2
+    windows.hit("d", 126.0)
+    windows.hit("e", 127.0)  # over max_keys: the oldest open window (b's) ends early
+    assert len(windows) == 3
+    assert windows.hit("b", 128.0) == (1, 188.0)
 
 
 class TcpProxy:
