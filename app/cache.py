@@ -3,8 +3,9 @@ repeated GETs from it before FastAPI routing runs.
 
 The gateway has already resolved the caller's tier and applied the rate limit when it looks here, so
 a cached answer is no way around either. The key is (publication epoch, path, normalised query,
-tier, Accept, Accept-Language): publishing a release changes the epoch, so stale answers are never
-served and nothing needs invalidating. The ETag is that key's digest; `If-None-Match` gets a 304 at
+tier, Accept, Accept-Language): publishing a release changes the epoch (app/reference.py), so stale
+answers are never served and nothing needs invalidating. An answer marked `Cache-Control: no-store`
+(a GraphQL answer with errors) is served, not kept. The ETag is that key's digest; `If-None-Match` gets a 304 at
 once. Level one is in-process (LRU by bytes); Redis is the shared second level when configured, and
 its failures only cost the cache, never the request. Entries hold no per-request headers (rate
 limits, tier, CORS, deprecation): the gateway adds those to every answer.
@@ -12,10 +13,8 @@ limits, tier, CORS, deprecation): the gateway adds those to every answer.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,16 +24,12 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.types import Scope
 
-from app.models import Release
 from auth.principal import Tier
 
 log = logging.getLogger("portal.cache")
 
-CACHED_PREFIXES: Final = ("/v1/",)
+CACHED_PREFIXES: Final = ("/v1/", "/graphql")  # GraphQL: GET queries, persisted ones included
 NOT_CACHED: Final = ("/v1/admin", "/v1/limits", "/v1/bulk/")  # per caller, or streamed
 MAX_BODY: Final = 2 * 1024 * 1024  # larger answers are served, not kept
 # What a kept answer varies by: its key's headers, the credentials (the tier), and Origin (the CORS
@@ -72,61 +67,20 @@ class ResponseStore:
         max_bytes: int,
         redis_url: str | None,
         ttl_seconds: int,
-        epoch_seconds: float,
         prefix: str = "portal:cache:",
     ) -> None:
         self.max_bytes = max_bytes
         self.ttl = ttl_seconds
-        self.epoch_seconds = epoch_seconds
         self.prefix = prefix
         self._local: OrderedDict[str, CachedResponse] = OrderedDict()
         self._bytes = 0
         self._redis: Redis | None = Redis.from_url(redis_url) if redis_url else None
-        self._epoch: tuple[float, str] = (0.0, "")
-        self._reading: asyncio.Future[str] | None = None
         self.hits = self.misses = 0
 
     @property
     def shared(self) -> bool:
         """Whether Redis is the second level."""
         return self._redis is not None
-
-    def fresh_epoch(self) -> str | None:
-        """The epoch if it was read within the period (no await needed), else None: call `epoch`."""
-        checked, value = self._epoch
-        if value and time.monotonic() - checked < self.epoch_seconds:
-            return value
-        return None
-
-    async def epoch(self, scope: Scope) -> str:
-        """Changes whenever a release is published; read from the database at most once a period.
-
-        One read at a time: the requests that find the period over all wait for the same read. Each
-        starting its own (as many as there are concurrent requests, each taking a pooled connection,
-        the excess ones opened and closed for it) stalled every request once a period: p99 of a
-        cached GET at 16 connections went from ~7 ms to ~85 ms."""
-        now = time.monotonic()
-        checked, value = self._epoch
-        if now - checked < self.epoch_seconds and value:
-            return value
-        if self._reading is None:
-            reading = asyncio.ensure_future(self._read_epoch(scope["app"].state.sessions, now))
-            reading.add_done_callback(self._read_done)
-            self._reading = reading
-        # Shielded: a caller that goes away does not cancel the read the others wait for.
-        return await asyncio.shield(self._reading)
-
-    async def _read_epoch(self, sessions: async_sessionmaker[AsyncSession], now: float) -> str:
-        async with sessions() as session:
-            count, newest = (await session.execute(select(func.count(), func.max(Release.created_at)))).one()
-        value = f"{count}:{newest}"
-        self._epoch = (now, value)
-        return value
-
-    def _read_done(self, reading: asyncio.Future[str]) -> None:
-        self._reading = None
-        if not reading.cancelled():
-            reading.exception()  # retrieved here too: every waiter may have gone
 
     async def get(self, key: str) -> CachedResponse | None:
         found = self.local(key)

@@ -13,8 +13,9 @@ In order, for each HTTP request:
 3. Guards: a NUL in the path or query is a 400 (app/guards.py).
 4. Internal-tier reads of data are written to the audit log before they are served, and are never
    answered from the cache.
-5. Cacheable GETs and HEADs are answered from the response store (app/cache.py), or run through the
-   app and kept; everything else runs through the app.
+5. Cacheable GETs and HEADs (of /v1 and of /graphql: GET queries, persisted ones included) are
+   answered from the response store (app/cache.py), or run through the app and kept unless marked
+   no-store; everything else runs through the app.
 Deprecation headers (app/deprecation.py) go on every response of an announced path.
 
 One layer rather than a middleware each, because a cached answer is the common request and a layer
@@ -52,6 +53,7 @@ from auth.principal import ANONYMOUS, Principal, Tier
 from auth.usage import DATA_CLASSES, endpoint_class
 
 if TYPE_CHECKING:
+    from app.reference import ReferenceStore
     from auth.runtime import AccessRuntime
 
 Header = tuple[bytes, bytes]
@@ -280,14 +282,17 @@ class Gateway:
 
             # The response cache (never for the internal tier: every access of it is audited).
             store = self.store
-            epoch = store.fresh_epoch() or await store.epoch(scope)
+            reference: ReferenceStore = scope["app"].state.reference
+            epoch = (reference.fresh() or await reference.current()).epoch
             key = response_key(epoch, path, query, tier, found[_ACCEPT] or b"", found[_LANGUAGE] or b"")
             cached = store.local(key)
             if cached is None and store.shared:
                 cached = await store.fetch(key)
             if_none_match = found[_IF_NONE_MATCH]
-            if if_none_match and _revalidated(if_none_match, key, cached is not None):
-                status, headers, body = 304, [_etag(key), CACHE_CONTROL[tier], VARY_HEADER], b""
+            # A held answer may carry the app's own ETag (GraphQL's, of the normalised document).
+            etag = _etag(key) if cached is None else _held_etag(cached, key)
+            if if_none_match and _revalidated(if_none_match, etag[1], cached is not None):
+                status, headers, body = 304, [etag, CACHE_CONTROL[tier], VARY_HEADER], b""
             elif cached is not None:
                 store.hits += 1
                 status, headers, body = (
@@ -312,7 +317,7 @@ class Gateway:
 
     def _keeping(self, send: Send, key: str, tier: Tier, extra: list[Header], keep: bool) -> Send:
         """`send` for a cache miss: every 200 gets the ETag, and (`keep`: a GET) a whole 200 answer of
-        modest size is kept. What is kept holds no per-request header: none of `extra`, and no CORS
+        modest size is kept; an answer marked `Cache-Control: no-store` gets neither. What is kept holds no per-request header: none of `extra`, and no CORS
         header the app may have set."""
         kept: list[Header] | None = None  # the headers of an answer being kept
         chunks: list[bytes] = []
@@ -324,13 +329,14 @@ class Gateway:
                 headers = [
                     h for h in message.get("headers", []) if not h[0].lower().startswith(b"access-control-")
                 ]
-                if message["status"] == 200:
+                storable = message["status"] == 200 and not _no_store(headers)
+                if storable:
                     present = {name.lower() for name, _ in headers}
                     headers += [
                         h for h in (_etag(key), CACHE_CONTROL[tier], VARY_HEADER) if h[0] not in present
                     ]
                 headers = _vary_origin(headers)
-                if keep and message["status"] == 200:
+                if keep and storable:
                     kept = headers
                 await send({**message, "headers": headers + extra})
                 return
@@ -354,11 +360,19 @@ def _etag(key: str) -> Header:
     return (b"etag", b'"%s"' % key.encode())
 
 
-def _revalidated(if_none_match: bytes, key: str, held: bool) -> bool:
+def _no_store(headers: list[Header]) -> bool:
+    return any(name.lower() == b"cache-control" and b"no-store" in value for name, value in headers)
+
+
+def _held_etag(cached: CachedResponse, key: str) -> Header:
+    return next((h for h in cached.headers if h[0] == b"etag"), _etag(key))
+
+
+def _revalidated(if_none_match: bytes, etag: bytes, held: bool) -> bool:
     """Whether `If-None-Match` gets a 304. The key is the answer's digest, so a match is one even when
     this process holds no copy; `*` only when it does."""
     tags = if_none_match.decode("latin-1")
-    return etag_matches(tags, f'"{key}"') and (held or tags.strip() != "*")
+    return etag_matches(tags, etag.decode("latin-1")) and (held or tags.strip() != "*")
 
 
 async def _refuse(

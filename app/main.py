@@ -60,7 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.cache_max_bytes,
         settings.redis_url,
         settings.cache_ttl_seconds,
-        settings.cache_epoch_seconds,
         prefix=f"{settings.redis_key_prefix}:cache:",  # deployments (and test runs) sharing a server
     )
 

@@ -5,9 +5,11 @@ called, which communes lie below a province), and they change only when an opera
 data or publishes a release. Read per request they were four of a data request's five statements;
 here they are read once per change of the store and shared, read-only, by every request.
 
-Whether the store changed is asked at most once per `cache_epoch_seconds`, by one cheap statement
-(the same publication epoch that keys the response cache), and by one request at a time: the others
-wait for that answer. A release id the snapshot does not know is looked up in the store, so a release
+Whether the store changed is asked at most once per `cache_epoch_seconds`, by a few cheap counts
+(the publication epoch, which also keys every cached answer), and by one request at a time: the
+others wait for that answer. Each starting its own read (as many as there are concurrent requests,
+each taking a pooled connection) stalled every request once a period: p99 of a cached GET at 16
+connections went from ~7 ms to ~85 ms. A release id the snapshot does not know is looked up in the store, so a release
 published a moment ago is found by its id without waiting for the period.
 """
 
@@ -115,9 +117,16 @@ class ReferenceStore:
         self._checked = float("-inf")
         self._reading: asyncio.Future[Snapshot] | None = None
 
-    async def current(self) -> Snapshot:
+    def fresh(self) -> Snapshot | None:
+        """The snapshot when the store was checked within the period (no await needed), else None."""
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - self._checked < self.refresh_seconds:
+            return snapshot
+        return None
+
+    async def current(self) -> Snapshot:
+        snapshot = self.fresh()
+        if snapshot is not None:
             return snapshot
         if self._reading is None:
             reading = asyncio.ensure_future(self._refresh())

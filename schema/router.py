@@ -18,6 +18,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
+from app.cache import VARY as CACHE_VARY
 from app.cache import CachedResponse, ResponseStore
 from app.settings import Settings
 from auth.principal import Tier
@@ -25,7 +26,7 @@ from schema.build import build_schema
 from schema.context import PortalContext, graphql_context
 from schema.errors import PERSISTED_QUERY_NOT_FOUND, TIMEOUT, PersistedQueryMismatch, error, portal_error
 
-VARY = "Accept-Language, Authorization, X-API-Key"
+VARY = CACHE_VARY.decode()
 APQ_PREFIX = "graphql-apq:"
 MAX_AGE_S = 60
 
@@ -81,6 +82,12 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
     ) -> Response:
         if sub_response.status_code == 304:
             return Response(status_code=304, headers=dict(sub_response.headers))
+        if isinstance(response_data, dict) and response_data.get("errors"):
+            # Errors are not kept anywhere (a persisted query not found yet, a timeout): no ETag, and
+            # no-store, which the gateway's response cache honours too.
+            if "ETag" in sub_response.headers:
+                del sub_response.headers["ETag"]
+            sub_response.headers["Cache-Control"] = "no-store"
         return super().create_response(response_data, sub_response)
 
     async def execute_single(
@@ -139,12 +146,8 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
                     )
                 ],
             )
-        if key is not None:
-            if result.errors:
-                for name in ("ETag", "Cache-Control"):
-                    del sub_response.headers[name]
-            else:
-                await store.put(key, CachedResponse(200, [], orjson.dumps(result.data)))
+        if key is not None and not result.errors:
+            await store.put(key, CachedResponse(200, [], orjson.dumps(result.data)))
         return result
 
     async def _persisted(
@@ -178,7 +181,7 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
         text = normalized(request_data.query)
         if text is None:
             return None  # not a document: execution reports the syntax error
-        epoch = await store.epoch(request.scope)
+        epoch = (await request.app.state.reference.current()).epoch
         return answer_key(
             f"{self.settings.redis_key_prefix}:{epoch}",
             text,

@@ -1,65 +1,22 @@
-"""The response cache: its bookkeeping (the publication epoch, the answer key), and cached answers as
-callers get them through the gateway (their own CORS, limit, tier and deprecation headers)."""
+"""The response cache: its key, and cached answers as callers get them through the gateway (their own
+CORS, limit, tier and deprecation headers), GraphQL GETs included."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 from datetime import date
-from types import SimpleNamespace
-from typing import Any
 
+import orjson
 import pytest
 from fastapi import FastAPI
 
-from app.cache import ResponseStore, response_key
+from app.cache import response_key
 from app.deprecation import Deprecation
 from app.main import create_app
 from auth.principal import Tier
 from tests.auth import support
 from tests.auth.support import unique
 from tests.conftest import serve, settings_for
-
-
-class _Sessions:
-    """Stands in for the session factory: counts epoch reads, each taking a moment."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def __call__(self) -> _Sessions:
-        return self
-
-    async def __aenter__(self) -> _Sessions:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    async def execute(self, _statement: Any) -> SimpleNamespace:
-        self.reads += 1
-        await asyncio.sleep(0.01)
-        return SimpleNamespace(one=lambda: (self.reads, "2025-01-01"))
-
-
-def _scope(sessions: _Sessions) -> dict[str, Any]:
-    return {"app": SimpleNamespace(state=SimpleNamespace(sessions=sessions))}
-
-
-async def test_concurrent_requests_share_one_epoch_read() -> None:
-    sessions = _Sessions()
-    store = ResponseStore(1024, None, 60, epoch_seconds=60)
-    epochs = await asyncio.gather(*(store.epoch(_scope(sessions)) for _ in range(16)))
-    assert sessions.reads == 1
-    assert set(epochs) == {"1:2025-01-01"}
-    assert await store.epoch(_scope(sessions)) == "1:2025-01-01"  # within the period: not read again
-    assert sessions.reads == 1
-
-
-async def test_epoch_is_read_again_after_its_period() -> None:
-    sessions = _Sessions()
-    store = ResponseStore(1024, None, 60, epoch_seconds=0)
-    assert await store.epoch(_scope(sessions)) == "1:2025-01-01"
-    assert await store.epoch(_scope(sessions)) == "2:2025-01-01"
 
 
 def test_answer_key_ignores_parameter_order_and_spelling_but_not_headers() -> None:
@@ -165,3 +122,31 @@ async def test_cached_answers_of_a_deprecated_route_announce_it(reference_databa
     assert again.headers.get_list("sunset") == ["Thu, 01 Jul 2027 00:00:00 GMT"]
     assert refused.status_code == 400
     assert refused.headers["sunset"] == "Thu, 01 Jul 2027 00:00:00 GMT"
+
+
+async def test_graphql_get_answers_come_from_the_gateway_and_errors_are_not_kept(demo_database: str) -> None:
+    app = _app(demo_database)
+    query = '{ observations(indicator: "POP", geography: "vn-2025-01", areas: ["24"], periods: ["2024"]) { items { value } } }'
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    by_hash = {"extensions": orjson.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}}).decode()}
+    async with serve(app) as http:
+        first, second = [await http.get("/graphql", params={"query": query}) for _ in range(2)]
+        assert app.state.response_store.hits == 1
+        # The app's own ETag (of the normalised document) revalidates at the gateway too.
+        revalidated = await http.get(
+            "/graphql", params={"query": query}, headers={"If-None-Match": first.headers["etag"]}
+        )
+        assert app.state.response_store.hits == 1
+        unknown = await http.get("/graphql", params=by_hash)
+        await http.get("/graphql", params={"query": query, **by_hash})  # registers the text
+        known = await http.get("/graphql", params=by_hash)
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["x-portal-tier"] == "public"
+    assert revalidated.status_code == 304
+    assert revalidated.headers["etag"] == first.headers["etag"]
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert unknown.headers["cache-control"] == "no-store"
+    assert "etag" not in unknown.headers
+    # Not kept: once the text is registered, the same URL answers the data.
+    assert known.json()["data"] == first.json()["data"]
