@@ -144,6 +144,14 @@ class ReleaseRepository:
         )
         return (await self.session.scalars(query)).first()
 
+    async def refresh_statistics(self) -> None:
+        """After a publish. PostgreSQL plans the serving reads from the tables' statistics; without them
+        (before autovacuum gets to the new rows) it read every row of the release's time unit instead
+        of going by the key: ~9 ms instead of 0.03 ms a read."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("ANALYZE published_cell, cube_cell")
+
     async def rows(
         self, release_id: str, geography: str, area_codes: Sequence[str], months: Sequence[int]
     ) -> Sequence[tuple[str, int, bytes]]:

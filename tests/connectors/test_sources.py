@@ -123,3 +123,31 @@ async def test_sql_connector_reports_an_unreachable_database(database: str) -> N
 async def test_releases_list_is_empty_before_any_load(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/releases")).json()
     assert body == {"items": [], "total": 0}
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs PORTAL_TEST_DATABASE_URL (PostgreSQL)")
+async def test_a_publish_leaves_postgresql_planning_the_serving_read_by_the_key(demo_database: str) -> None:
+    """Without statistics of the new rows, the planner filtered a whole time unit of the release."""
+    connection = await asyncpg.connect(_asyncpg_dsn(demo_database))
+    try:
+        analyzed = await connection.fetchval(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'published_cell'"
+        )
+        assert analyzed is not None
+        release = await connection.fetchval("SELECT id FROM release WHERE kind = 'register'")
+        plan = "\n".join(
+            row[0]
+            for row in await connection.fetch(
+                "EXPLAIN SELECT area_code FROM published_cell WHERE release_id = $1 AND geography = $2 "
+                "AND time_unit = $3 AND area_code = ANY($4::varchar[]) AND period = ANY($5::int[])",
+                release,
+                "vn-2025-01",
+                "month",
+                ["24"],
+                [24299],
+            )
+        )
+    finally:
+        await connection.close()
+    index_condition = next(line for line in plan.splitlines() if "Index Cond" in line)
+    assert "area_code" in index_condition, plan
