@@ -16,6 +16,7 @@ published a moment ago is found by its id without waiting for the period.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -142,6 +143,11 @@ class ReferenceStore:
             if self._snapshot is None or self._snapshot.epoch != epoch:
                 self._snapshot = await _load(session, epoch)
                 session.expunge_all()  # detached: they outlive this session, and nobody changes them
+                # The snapshot (and what the app set up before it) lives until the next publication:
+                # kept out of the collector's full passes, which went over its ~15,000 areas every
+                # time and made p99 of uncached GETs ~190 ms instead of ~40 ms at 16 connections.
+                gc.collect()
+                gc.freeze()
         self._checked = started
         return self._snapshot
 
