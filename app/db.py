@@ -25,7 +25,11 @@ def create_engine(settings: Settings, statement_timeout: float | None = None) ->
     The serving app passes `statement_timeout` (seconds), which PostgreSQL enforces per statement;
     loads and migrations run without one."""
     url = settings.database_url
-    kwargs: dict[str, Any] = {"pool_pre_ping": not settings.is_sqlite}
+    kwargs: dict[str, Any] = {
+        "pool_pre_ping": not settings.is_sqlite,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+    }
     if statement_timeout is not None and not settings.is_sqlite:
         kwargs["connect_args"] = {
             "server_settings": {"statement_timeout": str(int(statement_timeout * 1000))}

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///var/portal.db"
     redis_url: str | None = None
+    # Connections each process keeps open, and how many more it may open under load (closed again
+    # when returned). Fewer than the requests in flight made PostgreSQL connect per request.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
     # Secrets: the privacy secret derives record keys; the signing secret protects cursors.
     privacy_secret: SecretStr = SecretStr("development-only-secret")
     signing_secret: SecretStr = SecretStr("development-only-secret")
