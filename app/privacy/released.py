@@ -2,8 +2,8 @@
 
 The query service computes values from published atoms (or, for the internal tier, from true
 counts); `release_result` applies the publication rules (reliability, suppression of sensitive
-prevalence on small bases, flags) and is the only constructor of `ReleasedResult`. The formats, REST,
-GraphQL and the explorer accept nothing else, so an unfiltered number cannot reach a response.
+prevalence on small bases, flags) and is the only constructor of `ReleasedResult`. The formats, REST and
+GraphQL accept nothing else, so an unfiltered number cannot reach a response.
 
 Flags follow SDMX: OBS_STATUS A normal, U low reliability, Q suppressed (confidential), O missing;
 CONF_STATUS F free, N restricted (department and internal use), C confidential.

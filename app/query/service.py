@@ -1,8 +1,8 @@
 """The query service: indicator x areas x periods x breakdowns -> released values, from a release.
 
-This is the one implementation behind REST, GraphQL and the explorer. For the public and department
-tiers it reads only published atoms (planned against the tier's lattice, app.query.plan); for the
-internal tier, the true cube. Its values become publishable only through app.privacy.released.
+This is the one implementation behind REST and GraphQL (and the explorer page, when it is built).
+For the public and department tiers it reads only published atoms (planned against the tier's
+lattice, app.query.plan); for the internal tier, the true cube. Its values become publishable only through app.privacy.released.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The data service: request parameters -> one query of the query service -> a released result with labels.
 
-REST, GraphQL and the explorer page call this, so that parsing of areas, periods and breakdowns, the
-expansion of `parent` + `level`, and the labels are the same everywhere.
+REST and GraphQL (and the explorer page, when it is built) call this, so that parsing of areas,
+periods and breakdowns, the expansion of `parent` + `level`, and the labels are the same everywhere.
 """
 
 from __future__ import annotations
