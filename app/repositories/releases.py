@@ -110,7 +110,8 @@ class ReleaseRepository:
         self, release: Release, rows: Iterable[tuple[type[SQLModel], dict[str, Any]]]
     ) -> int:
         """Insert a release and its rows (cube and published atoms) in the caller's transaction: it
-        appears whole or not at all. Returns the number of cube rows."""
+        appears whole or not at all, with the tables' statistics brought up to date. Returns the
+        number of cube rows."""
         self.session.add(release)
         await self.session.flush()
         batches: dict[type[SQLModel], list[dict[str, Any]]] = {}
@@ -130,6 +131,7 @@ class ReleaseRepository:
         for table, batch in batches.items():
             if batch:
                 await flush(table, batch)
+        await self._refresh_statistics()
         return written
 
     async def list_releases(self) -> Sequence[Release]:
@@ -144,10 +146,10 @@ class ReleaseRepository:
         )
         return (await self.session.scalars(query)).first()
 
-    async def refresh_statistics(self) -> None:
-        """After a publish. PostgreSQL plans the serving reads from the tables' statistics; without them
-        (before autovacuum gets to the new rows) it read every row of the release's time unit instead
-        of going by the key: ~9 ms instead of 0.03 ms a read."""
+    async def _refresh_statistics(self) -> None:
+        """PostgreSQL plans the serving reads from the tables' statistics; without those of a new
+        release (before autovacuum gets to its rows) it read every row of the release's time unit
+        instead of going by the key: ~9 ms instead of 0.03 ms a read."""
         connection = await self.session.connection()
         if connection.dialect.name == "postgresql":
             await connection.exec_driver_sql("ANALYZE published_cell, cube_cell")

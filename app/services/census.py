@@ -77,6 +77,4 @@ async def publish_census(sessions: async_sessionmaker[AsyncSession]) -> dict[str
     )
     async with transaction(sessions) as session:
         written = await ReleaseRepository(session).add_release(release, rows)
-    async with transaction(sessions) as session:
-        await ReleaseRepository(session).refresh_statistics()
     return {"status": "published", "release_id": release_id, "cube_rows": written, **report}

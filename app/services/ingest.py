@@ -228,8 +228,6 @@ class IngestService:
             written = await ReleaseRepository(session).add_release(
                 release, release_rows(release_id, builder_months, publisher)
             )
-        async with transaction(self.sessions) as session:
-            await ReleaseRepository(session).refresh_statistics()
         report.seconds["count_and_publish"] = round(time.perf_counter() - clock, 2)
         report.status, report.release_id = "published", release_id
         report.message = f"published {release_id}: {written} cube rows"
