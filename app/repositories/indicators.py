@@ -20,8 +20,5 @@ class IndicatorRepository:
             query = query.where(col(Indicator.topic) == topic)
         return (await self.session.scalars(query.order_by(col(Indicator.code)))).all()
 
-    async def get_indicator(self, code: str) -> Indicator | None:
-        return await self.session.get(Indicator, code)
-
     async def topics(self) -> list[str]:
         return sorted((await self.session.scalars(select(col(Indicator.topic)).distinct())).all())

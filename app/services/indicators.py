@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import InvalidParameter, UnknownIndicator
+from app.errors import InvalidParameter
 from app.models import Indicator
 from app.repositories.indicators import IndicatorRepository
 from app.text import fold
@@ -65,12 +65,6 @@ class IndicatorService:
             needle = fold(q)
             indicators = [i for i in indicators if needle in _haystack(i)]
         return indicators
-
-    async def require_indicator(self, code: str) -> Indicator:
-        indicator = await self.repository.get_indicator(code.upper())
-        if indicator is None:
-            raise UnknownIndicator(f"no indicator with code '{code}'; list them at /v1/indicators")
-        return indicator
 
 
 def _haystack(indicator: Indicator) -> str:

@@ -44,7 +44,7 @@ async def get_indicator(
 ) -> IndicatorDetailOut:
     """One indicator: names, formula, unit, breakdowns, its official definition and legal basis, and
     what the current release offers (periods, areas, and the detail each access tier gets)."""
-    indicator = await _service(session).require_indicator(code)
+    indicator = reference.require_indicator(code)
     detail = IndicatorDetailOut.full(indicator, lang)
     catalog = CatalogService(session, settings.max_cells, reference)
     release = await catalog.current_release()
