@@ -5,9 +5,9 @@ The gateway has already resolved the caller's tier and applied the rate limit wh
 a cached answer is no way around either. The key is (publication epoch, path, normalised query,
 tier, Accept, Accept-Language): publishing a release changes the epoch (app/reference.py), so stale
 answers are never served and nothing needs invalidating. An answer marked `Cache-Control: no-store`
-(a GraphQL answer with errors) is served, not kept. The ETag is that key's digest; `If-None-Match` gets a 304 at
-once. Level one is in-process (LRU by bytes); Redis is the shared second level when configured, and
-its failures only cost the cache, never the request. Entries hold no per-request headers (rate
+(a GraphQL answer with errors) is served, not kept. The ETag is that key's digest; `If-None-Match`
+gets a 304 at once. Level one is in-process (LRU by bytes); Redis is the shared second level when
+configured, and its failures only cost the cache, never the request. Entries hold no per-request headers (rate
 limits, tier, CORS, deprecation): the gateway adds those to every answer.
 """
 

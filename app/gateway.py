@@ -317,8 +317,8 @@ class Gateway:
 
     def _keeping(self, send: Send, key: str, tier: Tier, extra: list[Header], keep: bool) -> Send:
         """`send` for a cache miss: every 200 gets the ETag, and (`keep`: a GET) a whole 200 answer of
-        modest size is kept; an answer marked `Cache-Control: no-store` gets neither. What is kept holds no per-request header: none of `extra`, and no CORS
-        header the app may have set."""
+        modest size is kept; an answer marked `Cache-Control: no-store` gets neither. What is kept
+        holds no per-request header: none of `extra`, and no CORS header the app may have set."""
         kept: list[Header] | None = None  # the headers of an answer being kept
         chunks: list[bytes] = []
         size = 0

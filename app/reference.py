@@ -9,8 +9,8 @@ Whether the store changed is asked at most once per `cache_epoch_seconds`, by a 
 (the publication epoch, which also keys every cached answer), and by one request at a time: the
 others wait for that answer. Each starting its own read (as many as there are concurrent requests,
 each taking a pooled connection) stalled every request once a period: p99 of a cached GET at 16
-connections went from ~7 ms to ~85 ms. A release id the snapshot does not know is looked up in the store, so a release
-published a moment ago is found by its id without waiting for the period.
+connections went from ~7 ms to ~85 ms. A release id the snapshot does not know is looked up in the
+store, so a release published a moment ago is found by its id without waiting for the period.
 """
 
 from __future__ import annotations

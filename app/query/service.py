@@ -2,7 +2,8 @@
 
 This is the one implementation behind REST and GraphQL (and the explorer page, when it is built).
 For the public and department tiers it reads only published atoms (planned against the tier's
-lattice, app.query.plan); for the internal tier, the true cube. Its values become publishable only through app.privacy.released.
+lattice, app.query.plan); for the internal tier, the true cube. Its values become publishable only
+through app.privacy.released.
 """
 
 from __future__ import annotations
