@@ -117,7 +117,7 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
             and request_data.query
             and context.principal.tier is not Tier.INTERNAL
         ):
-            key = await self._key(store, request, context, request_data)
+            key = self._key(context, request_data)
         if key is not None:
             etag = f'"{key}"'
             sub_response.headers["ETag"] = etag
@@ -174,14 +174,12 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
         # Unlike answers, stored texts outlive releases: the deployment's prefix keeps them apart.
         return f"{self.settings.redis_key_prefix}:{APQ_PREFIX}{digest.lower()}"
 
-    async def _key(
-        self, store: ResponseStore, request: Request, context: PortalContext, request_data: GraphQLRequestData
-    ) -> str | None:
+    def _key(self, context: PortalContext, request_data: GraphQLRequestData) -> str | None:
         assert request_data.query is not None
         text = normalized(request_data.query)
         if text is None:
             return None  # not a document: execution reports the syntax error
-        epoch = (await request.app.state.reference.current()).epoch
+        epoch = context.reference.epoch  # the snapshot the answer is computed against
         return answer_key(
             f"{self.settings.redis_key_prefix}:{epoch}",
             text,
