@@ -15,6 +15,11 @@ async def get_principal(request: Request) -> Principal:
     """The caller as the gateway (app/gateway.py) resolved it; anonymous when no gateway is in front.
 
     `async def` so that FastAPI calls it on the event loop rather than in its thread pool."""
+    return principal_of(request)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the gateway put in the request's state (anonymous when none)."""
     state = request.scope.get("state") or {}
     principal = state.get("principal", ANONYMOUS)
     return principal if isinstance(principal, Principal) else ANONYMOUS

@@ -43,6 +43,11 @@ async def get_lang(
         Lang | None, Query(description="Label language; default from Accept-Language, else vi")
     ] = None,
 ) -> Lang:
+    return choose_lang(request, lang)
+
+
+def choose_lang(request: Request, lang: Lang | None) -> Lang:
+    """`lang=` when given, else the preferred of Accept-Language."""
     if lang is not None:
         return lang
     return _lang_from_header(request.headers.get("accept-language", ""))
@@ -89,6 +94,11 @@ async def page_size(
         int | None, Query(ge=1, description="Page size; bounded by the server's maximum")
     ] = None,
 ) -> int:
+    return choose_page_size(settings, limit)
+
+
+def choose_page_size(settings: Settings, limit: int | None) -> int:
+    """The page size asked for (at least 1, checked by the caller's declaration), within the maximum."""
     if limit is None:
         return settings.default_page_size
     if limit > settings.max_page_size:

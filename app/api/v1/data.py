@@ -6,17 +6,11 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 from starlette.responses import Response, StreamingResponse
 
-from app.api.deps import (
-    CursorQuery,
-    LangDep,
-    PageSizeDep,
-    ReadSessionDep,
-    ReferenceDep,
-    SettingsDep,
-    next_link,
-)
+from app.api.deps import Lang, LangDep, ReferenceDep, SettingsDep, choose_lang, choose_page_size, next_link
+from app.api.params import QueryModel
 from app.api.v1.schemas import DataPage
 from app.errors import InvalidParameter, QueryTimeout
 from app.formats.observations import metadata, observation_json
@@ -24,8 +18,9 @@ from app.formats.tables import render_csv, render_jsonstat, render_sdmx_csv
 from app.http import OrjsonResponse
 from app.paging import decode_cursor, encode_cursor
 from app.services.bulk import BulkService
-from app.services.data import DataRequest, DataService
-from auth.dependencies import PrincipalDep
+from app.services.data import DataRequest, DataService, LabelledResult
+from app.settings import Settings
+from auth.dependencies import PrincipalDep, principal_of
 
 router = APIRouter(tags=["data"])
 
@@ -58,6 +53,44 @@ def _format(request: Request, requested: Format | None) -> Format:
     return "json"
 
 
+class DataQuery(QueryModel):
+    """The query of `GET /v1/data/{indicator}`."""
+
+    period: str = Field(
+        description="Periods: a year (2024), quarter (2024-Q1) or month (2024-03), comma-separated, "
+        "or a range such as 2023-01..2024-12",
+        examples=["2024"],
+    )
+    area: str | None = Field(
+        None, description="Area codes, comma-separated", examples=["24,38"], max_length=8000
+    )
+    parent: str | None = Field(
+        None, description="With `level`: every area at that level below this one", examples=["24"]
+    )
+    level: str | None = Field(
+        None, description="province, district or commune (without `parent`: all the release covers)"
+    )
+    geography: str = Field(
+        "vn-2025-01", description="Geography version of the area codes", examples=["vn-2025-01"]
+    )
+    sex: str | None = Field(None, description="male or female", examples=["female"])
+    age: str | None = Field(
+        None, description="Age ranges in completed years, comma-separated: 15-49, 60+, 5", examples=["15-49"]
+    )
+    by: str | None = Field(
+        None, description="Breakdowns: sex, age5, age1, or age (the ranges of `age`)", examples=["sex,age5"]
+    )
+    release: str | None = Field(None, description="A release id (default: the newest register release)")
+    numerators: bool = Field(False, description="Include each value's numerator and denominator")
+    format: Format | None = Field(
+        None, description="json, csv, jsonstat (JSON-stat 2.0) or sdmx-csv (SDMX-CSV 2.0); else from Accept"
+    )
+    bom: bool = Field(False, description="CSV: start with a UTF-8 byte order mark, for Excel")
+    cursor: str | None = Field(None, description="Opaque cursor from the `next` link of a previous page")
+    lang: Lang | None = Field(None, description="Label language; default from Accept-Language, else vi")
+    limit: int | None = Field(None, ge=1, description="Page size; bounded by the server's maximum")
+
+
 @router.get(
     "/data/{indicator}",
     operation_id="getData",
@@ -71,60 +104,9 @@ def _format(request: Request, requested: Format | None) -> Format:
             }
         }
     },
+    openapi_extra={"parameters": DataQuery.openapi_parameters()},
 )
-async def get_data(
-    request: Request,
-    session: ReadSessionDep,
-    reference: ReferenceDep,
-    settings: SettingsDep,
-    principal: PrincipalDep,
-    lang: LangDep,
-    limit: PageSizeDep,
-    indicator: IndicatorPath,
-    period: Annotated[
-        str,
-        Query(
-            description="Periods: a year (2024), quarter (2024-Q1) or month (2024-03), comma-separated, "
-            "or a range such as 2023-01..2024-12",
-            examples=["2024"],
-        ),
-    ],
-    area: Annotated[
-        str | None, Query(description="Area codes, comma-separated", examples=["24,38"], max_length=8000)
-    ] = None,
-    parent: Annotated[
-        str | None,
-        Query(description="With `level`: every area at that level below this one", examples=["24"]),
-    ] = None,
-    level: Annotated[
-        str | None,
-        Query(description="province, district or commune (without `parent`: all the release covers)"),
-    ] = None,
-    geography: Annotated[
-        str, Query(description="Geography version of the area codes", examples=["vn-2025-01"])
-    ] = "vn-2025-01",
-    sex: Annotated[str | None, Query(description="male or female", examples=["female"])] = None,
-    age: Annotated[
-        str | None,
-        Query(
-            description="Age ranges in completed years, comma-separated: 15-49, 60+, 5", examples=["15-49"]
-        ),
-    ] = None,
-    by: Annotated[
-        str | None,
-        Query(description="Breakdowns: sex, age5, age1, or age (the ranges of `age`)", examples=["sex,age5"]),
-    ] = None,
-    release: Annotated[
-        str | None, Query(description="A release id (default: the newest register release)")
-    ] = None,
-    numerators: Annotated[bool, Query(description="Include each value's numerator and denominator")] = False,
-    format: Annotated[
-        Format | None,
-        Query(description="json, csv, jsonstat (JSON-stat 2.0) or sdmx-csv (SDMX-CSV 2.0); else from Accept"),
-    ] = None,
-    bom: Annotated[bool, Query(description="CSV: start with a UTF-8 byte order mark, for Excel")] = False,
-    cursor: CursorQuery = None,
-) -> Response:
+async def get_data(request: Request, indicator: IndicatorPath) -> Response:
     """Observations of one indicator for areas x periods x breakdowns, released for the caller's tier.
 
     Every value is a sum of published (perturbed) atoms, or a rate of such sums; `status` is the SDMX
@@ -132,35 +114,59 @@ async def get_data(
     value differs from the exact figure by design. JSON is paged (`next`); the other formats hold
     the whole answer, up to the cell limit.
     """
-    data = DataService(session, settings.max_cells, reference)
-    try:
-        async with asyncio.timeout(settings.query_timeout_seconds):
-            labelled = await data.observations(
-                DataRequest(indicator, geography, period, area, parent, level, sex, age, by, release),
-                principal.tier,
-            )
-    except TimeoutError:
-        raise QueryTimeout(
-            f"the query ran longer than {settings.query_timeout_seconds:g} s; ask for fewer areas or periods, "
-            "or use the bulk download",
-            limit_seconds=settings.query_timeout_seconds,
-        ) from None
-    chosen = _format(request, format)
+    # The busiest route: its query is one model and its context is read from the app, not declared
+    # as dependencies (app/api/params.py says why).
+    query = DataQuery.from_request(request)
+    settings: Settings = request.app.state.settings
+    lang = choose_lang(request, query.lang)
+    limit = choose_page_size(settings, query.limit)
+    reference = await request.app.state.reference.current()
+    principal = principal_of(request)
+    async with request.app.state.sessions() as session:
+        data = DataService(session, settings.max_cells, reference)
+        try:
+            async with asyncio.timeout(settings.query_timeout_seconds):
+                labelled = await data.observations(
+                    DataRequest(
+                        indicator,
+                        query.geography,
+                        query.period,
+                        query.area,
+                        query.parent,
+                        query.level,
+                        query.sex,
+                        query.age,
+                        query.by,
+                        query.release,
+                    ),
+                    principal.tier,
+                )
+        except TimeoutError:
+            raise QueryTimeout(
+                f"the query ran longer than {settings.query_timeout_seconds:g} s; ask for fewer areas or "
+                "periods, or use the bulk download",
+                limit_seconds=settings.query_timeout_seconds,
+            ) from None
+    return _render(request, labelled, query, lang, limit)
+
+
+def _render(request: Request, labelled: LabelledResult, query: DataQuery, lang: Lang, limit: int) -> Response:
+    chosen = _format(request, query.format)
     if chosen == "csv":
-        return Response(render_csv(labelled, lang, bom), media_type=MEDIA_TYPES["csv"])
+        return Response(render_csv(labelled, lang, query.bom), media_type=MEDIA_TYPES["csv"])
     if chosen == "jsonstat":
         return Response(render_jsonstat(labelled, lang), media_type=MEDIA_TYPES["jsonstat"])
     if chosen == "sdmx-csv":
         return Response(render_sdmx_csv(labelled), media_type=MEDIA_TYPES["sdmx-csv"])
     observations = labelled.result.observations
-    start = _offset(decode_cursor(cursor))
+    start = _offset(decode_cursor(query.cursor))
     page = observations[start : start + limit]
     following = encode_cursor(str(start + limit)) if start + limit < len(observations) else None
     decimals = labelled.result.indicator.decimals
     return OrjsonResponse(
         {
             **metadata(labelled.result, lang),
-            "items": [observation_json(o, decimals, numerators) for o in page],
+            "items": [observation_json(o, decimals, query.numerators) for o in page],
             "total": len(observations),
             "next": next_link(request, following),
         }
