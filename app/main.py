@@ -17,6 +17,7 @@ from app.db import create_engine, session_factory
 from app.errors import PROBLEM_RESPONSES, install_problem_handlers
 from app.gateway import Gateway
 from app.http import OrjsonResponse
+from app.query.rows import PublishedRows
 from app.reference import ReferenceStore
 from app.settings import Settings
 from auth.wiring import install_access
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (geography.router, indicators.router, releases.router, data.router, catalog.router):
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.state.response_store = store
+    app.state.rows = PublishedRows(settings.row_cache_max_bytes)
     # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     # Access: OAuth, admin and limits routes, and the runtime the gateway checks every request with.

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     cache_ttl_seconds: int = Field(default=3600, ge=1)
     cache_epoch_seconds: float = Field(default=1.0, ge=0)
+    # Published rows held decoded in process (app/query/rows.py), shared by every query; 0 holds none.
+    row_cache_max_bytes: int = Field(default=128 * 1024 * 1024, ge=0)
     # GraphQL guards (schema/): a request's cells are capped by max_cells, as REST's are.
     graphql_max_depth: int = Field(default=8, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=0)

@@ -12,6 +12,7 @@ from strawberry.fastapi import BaseContext
 
 from app.api.deps import Lang, LangDep, ReadSessionDep, ReferenceDep, SettingsDep
 from app.models import Indicator
+from app.query.rows import PublishedRows
 from app.query.service import ObservationQuery, count_cells
 from app.reference import Snapshot
 from app.repositories.geography import GeographyRepository
@@ -34,7 +35,13 @@ class PortalContext(BaseContext):
     """What every resolver reads. The tier comes from the principal, never from a query argument."""
 
     def __init__(
-        self, session: AsyncSession, settings: Settings, reference: Snapshot, principal: Principal, lang: Lang
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        reference: Snapshot,
+        principal: Principal,
+        lang: Lang,
+        rows: PublishedRows | None = None,
     ) -> None:
         super().__init__()
         self.session = session
@@ -45,7 +52,7 @@ class PortalContext(BaseContext):
         self.indicators = IndicatorService(IndicatorRepository(session))
         self.releases = ReleaseService(ReleaseRepository(session))
         self.reference = reference
-        self.data = DataService(session, settings.max_cells, reference)
+        self.data = DataService(session, settings.max_cells, reference, rows)
         self.query_service = self.data.queries
         # One AsyncSession cannot run two statements at once, and sibling resolvers run concurrently.
         self._store = asyncio.Lock()
@@ -84,4 +91,4 @@ async def graphql_context(
     the same caller (the principal the gateway resolved from the bearer token or API key) and the
     same label language (`?lang=` or Accept-Language)."""
     request.state.graphql_response = response
-    return PortalContext(session, settings, reference, principal, lang)
+    return PortalContext(session, settings, reference, principal, lang, request.app.state.rows)

@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cube import AGES, AXIS_SIZES, MAX_AGE, MEASURES, Axis, Layout, decode_row, month_label
 from app.errors import InvalidParameter, UnknownArea, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
-from app.privacy.cellkey import bundles, decode_exact, decode_values
+from app.privacy.cellkey import bundles
 from app.privacy.lattice import ATOM_SETS, AtomSet, TimeGrain
 from app.privacy.released import CENSUS_METHOD, INTERNAL_METHOD, Computed, ReleasedResult, release_result
 from app.query.indicators import FORMULAS, FloatArray, Slice, Value, ages
 from app.query.periods import Period
 from app.query.plan import Need, choose, needs
+from app.query.rows import PublishedRows
 from app.reference import Snapshot
 from app.repositories.releases import ReleaseRepository
 from auth.principal import Tier
@@ -268,10 +269,14 @@ def _note(release_id: str, note: str) -> dict[str, Any]:
 
 
 class QueryService:
-    def __init__(self, session: AsyncSession, max_cells: int, reference: Snapshot) -> None:
+    def __init__(
+        self, session: AsyncSession, max_cells: int, reference: Snapshot, rows: PublishedRows | None = None
+    ) -> None:
+        """`rows`: the process's published rows (app.query.rows); without it each query reads its own."""
         self.releases = ReleaseRepository(session)
         self.reference = reference
         self.max_cells = max_cells
+        self.rows = rows if rows is not None else PublishedRows(0)
 
     async def resolve_release(self, release_id: str | None) -> Release:
         if release_id is None:
@@ -409,20 +414,17 @@ class QueryService:
             by_area: dict[str, list[tuple[str, AtomSet]]] = {}
             for (measure, area), atoms in here.items():
                 by_area.setdefault(area, []).append((measure, atoms))
-            present: set[tuple[str, int]] = set()
-            for area, month, blob, exact_blob in await self.releases.published_rows(
-                release.id, query.geography, list(by_area), grain.value, months
-            ):
-                present.add((area, month))
-                vector = decode_values(blob)
-                exact = decode_exact(exact_blob)
+            rows = await self.rows.read(
+                self.releases, release.id, query.geography, grain.value, list(by_area), months
+            )
+            for (area, month), row in rows.items():
                 for measure, atoms in by_area[area]:
                     start = bundle.offset(atoms.name)
-                    fetched[(measure, area, month)] = expand(atoms, vector[start : start + atoms.size])
-                    if exact is None or not exact[start : start + atoms.size].all():
+                    fetched[(measure, area, month)] = expand(atoms, row.values[start : start + atoms.size])
+                    if row.exact is None or not row.exact[start : start + atoms.size].all():
                         inexact.add((measure, area, month))
             for measure, area in here:  # absent rows read as zeros, and are not exact
-                inexact.update((measure, area, m) for m in months if (area, m) not in present)
+                inexact.update((measure, area, m) for m in months if (area, m) not in rows)
         bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
         return fetched, inexact, bands, ", ".join(versions)

@@ -14,6 +14,7 @@ from app.errors import InvalidParameter, UnknownArea, UnknownGeography
 from app.models import Area
 from app.privacy.released import ReleasedResult
 from app.query.periods import parse_periods
+from app.query.rows import PublishedRows
 from app.query.service import BREAKDOWNS, SEX_CODES, ObservationQuery, QueryService, parse_age_ranges
 from app.reference import Snapshot
 from auth.principal import Tier
@@ -50,9 +51,11 @@ def _split(text: str | None) -> list[str]:
 
 
 class DataService:
-    def __init__(self, session: AsyncSession, max_cells: int, reference: Snapshot) -> None:
+    def __init__(
+        self, session: AsyncSession, max_cells: int, reference: Snapshot, rows: PublishedRows | None = None
+    ) -> None:
         self.reference = reference
-        self.queries = QueryService(session, max_cells, reference)
+        self.queries = QueryService(session, max_cells, reference, rows)
 
     async def query(self, request: DataRequest) -> ObservationQuery:
         """Validate and normalise a request into a query (areas in the order given, periods expanded)."""

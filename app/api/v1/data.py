@@ -123,7 +123,7 @@ async def get_data(request: Request, indicator: IndicatorPath) -> Response:
     reference = await request.app.state.reference.current()
     principal = principal_of(request)
     async with request.app.state.sessions() as session:
-        data = DataService(session, settings.max_cells, reference)
+        data = DataService(session, settings.max_cells, reference, request.app.state.rows)
         try:
             async with asyncio.timeout(settings.query_timeout_seconds):
                 labelled = await data.observations(

@@ -1,0 +1,124 @@
+"""The published rows held in process (app.query.rows): the same answers as reading them each time,
+read from the database once, and bounded in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import create_engine, session_factory
+from app.privacy.cellkey import decode_values
+from app.query.periods import parse_periods
+from app.query.rows import PublishedRows
+from app.query.service import ObservationQuery, QueryService
+from app.reference import Snapshot, read_snapshot
+from app.repositories.releases import ReleaseRepository
+from auth.principal import Tier
+from tests.conftest import settings_for
+
+QUERIES = [
+    ObservationQuery("POP", "vn-2025-01", ("24", "38"), tuple(parse_periods("2023,2024-Q2")), by=("sex",)),
+    ObservationQuery("CBR", "vn-2025-01", ("24",), tuple(parse_periods("2024"))),
+    ObservationQuery("CBR", "vn-2025-01", ("24",), tuple(parse_periods("2024-Q1,2024-Q3"))),
+    ObservationQuery("POP", "vn-2025-01", ("24",), tuple(parse_periods("2024")), age=(), by=("age5",)),
+]
+
+
+@pytest.fixture
+async def session(demo_database: str) -> AsyncIterator[AsyncSession]:
+    engine = create_engine(settings_for(demo_database))
+    try:
+        async with session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def answers(service: QueryService, tier: Tier) -> list[tuple[object, ...]]:
+    found: list[tuple[object, ...]] = []
+    for query in QUERIES:
+        result = await service.observations(query, tier)
+        found += [
+            (o.area, o.period, tuple(o.breakdown.items()), o.value, o.status, o.numerator, o.perturbed)
+            for o in result.observations
+        ]
+    return found
+
+
+async def month_rows(session: AsyncSession) -> tuple[str, list[str], list[int]]:
+    snapshot = await read_snapshot(session)
+    release = snapshot.latest_release("register")
+    assert release is not None
+    commune = snapshot.descendant_codes("vn-2025-01", "24", "commune")[0]
+    return (
+        release.id,
+        ["24", "38", commune],
+        [release.last_month - 2, release.last_month - 1, release.last_month],
+    )
+
+
+async def test_answers_equal_those_read_each_time_for_every_tier(session: AsyncSession) -> None:
+    snapshot: Snapshot = await read_snapshot(session)
+    shared = PublishedRows(64 * 1024 * 1024)
+    for tier in (Tier.PUBLIC, Tier.DEPARTMENT):
+        uncached = await answers(QueryService(session, 10_000, snapshot), tier)
+        first = await answers(QueryService(session, 10_000, snapshot, shared), tier)
+        misses = shared.misses
+        again = await answers(QueryService(session, 10_000, snapshot, shared), tier)
+        assert first == uncached
+        assert again == uncached
+        assert shared.misses == misses  # the second pass read nothing
+    assert len(shared) > 0
+    assert shared.hits > 0
+
+
+async def test_rows_are_read_once_and_equal_the_stored_ones(session: AsyncSession) -> None:
+    release_id, areas, months = await month_rows(session)
+    repository = ReleaseRepository(session)
+    rows = PublishedRows(64 * 1024 * 1024)
+    first = await rows.read(repository, release_id, "vn-2025-01", "month", areas, months)
+    assert (rows.hits, rows.misses) == (0, 3)
+    again = await rows.read(repository, release_id, "vn-2025-01", "month", areas[::-1], months)
+    assert (rows.hits, rows.misses) == (3, 3)
+    assert again == first
+    assert len(first) == 9
+    stored = await repository.published_rows(release_id, "vn-2025-01", areas, "month", months)
+    assert len(stored) == 9
+    for area, month, values, _ in stored:
+        assert np.array_equal(first[(area, month)].values, decode_values(values))
+    with pytest.raises(ValueError, match="read-only"):
+        first[("24", months[0])].values[0] = 0  # a held row cannot be changed by a caller
+
+
+async def test_absent_rows_are_remembered_as_absent(session: AsyncSession) -> None:
+    release_id, _, months = await month_rows(session)
+    rows = PublishedRows(64 * 1024 * 1024)
+    repository = ReleaseRepository(session)
+    assert await rows.read(repository, release_id, "vn-2025-01", "month", ["no-such-area"], months) == {}
+    assert await rows.read(repository, release_id, "vn-2025-01", "month", ["no-such-area"], months) == {}
+    assert (rows.hits, rows.misses) == (1, 1)
+
+
+async def test_memory_stays_under_the_bound_dropping_the_least_recently_used(session: AsyncSession) -> None:
+    release_id, areas, months = await month_rows(session)
+    repository = ReleaseRepository(session)
+    one = PublishedRows(64 * 1024 * 1024)
+    await one.read(repository, release_id, "vn-2025-01", "month", areas[:1], months[:1])
+    size = one.nbytes  # one row
+    rows = PublishedRows(size * 4)
+    await rows.read(repository, release_id, "vn-2025-01", "month", areas[:1], months)  # 3 rows
+    await rows.read(repository, release_id, "vn-2025-01", "month", areas[1:2], months)  # 3 more: 2 dropped
+    assert rows.nbytes <= size * 4
+    assert len(rows) == 4
+    misses = rows.misses
+    await rows.read(repository, release_id, "vn-2025-01", "month", areas[1:2], months)  # still held
+    assert rows.misses == misses
+    await rows.read(repository, release_id, "vn-2025-01", "month", areas[:1], months)  # was dropped
+    assert rows.misses == misses + 1
+    nothing = PublishedRows(0)
+    await nothing.read(repository, release_id, "vn-2025-01", "month", areas, months)
+    assert len(nothing) == 0
+    assert nothing.nbytes == 0
