@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+# What asyncpg raises on a connection the server has dropped (shut down, terminated, socket closed).
+# A connection terminated while idle can also fail its next statement with InternalClientError
+# ("another operation is in progress"), which SQLAlchemy does not count as a disconnect by itself.
+CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
 
 
 def create_engine(settings: Settings, statement_timeout: float | None = None) -> AsyncEngine:
@@ -26,7 +41,7 @@ def create_engine(settings: Settings, statement_timeout: float | None = None) ->
     loads and migrations run without one."""
     url = settings.database_url
     kwargs: dict[str, Any] = {
-        "pool_pre_ping": not settings.is_sqlite,
+        "pool_pre_ping": settings.db_pre_ping and not settings.is_sqlite,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
     }
@@ -42,7 +57,18 @@ def create_engine(settings: Settings, statement_timeout: float | None = None) ->
     engine = create_async_engine(url, **kwargs)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _count_lost_connections)
     return engine
+
+
+def _count_lost_connections(context: ExceptionContext) -> None:
+    """Every way asyncpg reports a dropped connection invalidates it (and the pool's older ones)."""
+    error: BaseException | None = context.original_exception
+    while error is not None and not isinstance(error, CONNECTION_LOST):
+        error = error.__cause__
+    if error is not None:
+        context.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,6 +81,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def read_retrying(
+    sessions: async_sessionmaker[AsyncSession], read: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """A read-only unit of work, run once more on a fresh connection when the first one's turned out
+    dead: connections are not pinged before use (settings.db_pre_ping), and a read can be repeated."""
+    try:
+        async with sessions() as session:
+            return await read(session)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    async with sessions() as session:
+        return await read(session)
 
 
 @asynccontextmanager

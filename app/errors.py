@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -140,6 +141,21 @@ def crash_response(path: str) -> Response:
     )
 
 
+def error_response(exc: BaseException, path: str) -> Response:
+    """The answer to an unexpected error: a 503 to retry when the database connection was lost (the
+    pool has replaced it by then), else the 500 problem."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return problem_response(
+            503,
+            "database-unavailable",
+            "Database connection lost",
+            "the connection to the database was lost and has been replaced; retry the request",
+            instance=path,
+            headers={"Retry-After": "1"},
+        )
+    return crash_response(path)
+
+
 def _describe_validation(errors: Sequence[Any]) -> tuple[str, list[dict[str, Any]]]:
     details: list[dict[str, Any]] = []
     for error in errors:
@@ -181,12 +197,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, code, _title(exc.status_code), detail, instance=request.url.path, headers=headers
         )
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        return error_response(exc, request.url.path)
+
     async def on_crash(request: Request, exc: Exception) -> Response:
         return crash_response(request.url.path)
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_crash)
 
 

@@ -45,7 +45,7 @@ from app.cache import (
     response_key,
 )
 from app.deprecation import Deprecations
-from app.errors import crash_response
+from app.errors import error_response
 from app.guards import holds_nul, nul_refusal
 from app.settings import Settings
 from auth.errors import Unauthenticated, invalid_credential_response, rate_limited_response
@@ -308,11 +308,11 @@ class Gateway:
             responding = True
             await send({"type": "http.response.start", "status": status, "headers": headers + extra})
             await send({"type": "http.response.body", "body": body})
-        except Exception:
-            # The gateway's own work failed (the database, say): the app's 500 problem, as Starlette's
-            # error middleware answers for errors behind the gateway, and the error goes to the log.
+        except Exception as exc:
+            # The gateway's own work failed (the database, say): the app's problem for it, as its
+            # handlers answer for errors behind the gateway, and the error goes to the log.
             if not responding:
-                await _refuse(crash_response(path), list(cors), scope, receive, send)
+                await _refuse(error_response(exc, path), list(cors), scope, receive, send)
             raise
 
     def _keeping(self, send: Send, key: str, tier: Tier, extra: list[Header], keep: bool) -> Send:

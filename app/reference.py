@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app.db import read_retrying
 from app.errors import UnknownIndicator
 from app.models import Area, Geography, Indicator, Release
 
@@ -138,19 +139,22 @@ class ReferenceStore:
 
     async def _refresh(self) -> Snapshot:
         started = time.monotonic()
-        async with self.sessions() as session:
-            epoch = await _epoch(session)
-            if self._snapshot is None or self._snapshot.epoch != epoch:
-                self._snapshot = await _load(session, epoch)
-                session.expunge_all()  # detached: they outlive this session, and nobody changes them
-                # The snapshot (and what the app set up before it) lives until the next publication:
-                # kept out of the collector's full passes, which went over its ~15,000 areas every
-                # time and made p99 of uncached GETs ~190 ms instead of ~40 ms at 16 connections.
-                # What was frozen before (the last snapshot) is given back to the collector first.
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
+        snapshot = await read_retrying(self.sessions, self._read)
         self._checked = started
+        return snapshot
+
+    async def _read(self, session: AsyncSession) -> Snapshot:
+        epoch = await _epoch(session)
+        if self._snapshot is None or self._snapshot.epoch != epoch:
+            self._snapshot = await _load(session, epoch)
+            session.expunge_all()  # detached: they outlive this session, and nobody changes them
+            # The snapshot (and what the app set up before it) lives until the next publication:
+            # kept out of the collector's full passes, which went over its ~15,000 areas every
+            # time and made p99 of uncached GETs ~190 ms instead of ~40 ms at 16 connections.
+            # What was frozen before (the last snapshot) is given back to the collector first.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
         return self._snapshot
 
     def _read_done(self, reading: asyncio.Future[Snapshot]) -> None:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # when returned). Fewer than the requests in flight made PostgreSQL connect per request.
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # A ping before each checkout of a pooled PostgreSQL connection: a round trip per request. Off, a
+    # connection that died (a server restart) is found by its first use: the pool then replaces all
+    # it held, reads run once more on a fresh one (app.db.read_retrying), others answer 503.
+    db_pre_ping: bool = False
     # Secrets: the privacy secret derives record keys; the signing secret protects cursors.
     privacy_secret: SecretStr = SecretStr("development-only-secret")
     signing_secret: SecretStr = SecretStr("development-only-secret")

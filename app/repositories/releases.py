@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
+from app.db import CONNECTION_LOST
 from app.models import Area, AreaLink, CubeCell, LoadReject, RegisterLoad, Release
 
 _BATCH = 5000
@@ -181,7 +183,12 @@ class ReleaseRepository:
         found: list[Any] = []
         for chunk in _chunks(areas):
             if connection.dialect.name == "postgresql":
-                rows = await driver.fetch(statement.postgres, *fixed, chunk, wanted)
+                try:
+                    rows = await driver.fetch(statement.postgres, *fixed, chunk, wanted)
+                except CONNECTION_LOST as exc:
+                    # SQLAlchemy did not see this call: tell its pool, as its own statements would.
+                    await connection.invalidate(exc)
+                    raise DBAPIError(statement.postgres, None, exc, connection_invalidated=True) from exc
             else:
                 sql = statement.sqlite.format(areas=_marks(len(chunk)), periods=_marks(len(wanted)))
                 rows = await driver.execute_fetchall(sql, [*fixed, *chunk, *wanted])

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
 from app.api.deps import Lang, LangDep, ReferenceDep, SettingsDep, choose_lang, choose_page_size, next_link
 from app.api.params import QueryModel
 from app.api.v1.schemas import DataPage
+from app.db import read_retrying
 from app.errors import InvalidParameter, QueryTimeout
 from app.formats.observations import metadata, observation_json
 from app.formats.tables import render_csv, render_jsonstat, render_sdmx_csv
@@ -122,31 +124,32 @@ async def get_data(request: Request, indicator: IndicatorPath) -> Response:
     limit = choose_page_size(settings, query.limit)
     reference = await request.app.state.reference.current()
     principal = principal_of(request)
-    async with request.app.state.sessions() as session:
+    asked = DataRequest(
+        indicator,
+        query.geography,
+        query.period,
+        query.area,
+        query.parent,
+        query.level,
+        query.sex,
+        query.age,
+        query.by,
+        query.release,
+    )
+
+    async def read(session: AsyncSession) -> LabelledResult:
         data = DataService(session, settings.max_cells, reference, request.app.state.rows)
-        try:
-            async with asyncio.timeout(settings.query_timeout_seconds):
-                labelled = await data.observations(
-                    DataRequest(
-                        indicator,
-                        query.geography,
-                        query.period,
-                        query.area,
-                        query.parent,
-                        query.level,
-                        query.sex,
-                        query.age,
-                        query.by,
-                        query.release,
-                    ),
-                    principal.tier,
-                )
-        except TimeoutError:
-            raise QueryTimeout(
-                f"the query ran longer than {settings.query_timeout_seconds:g} s; ask for fewer areas or "
-                "periods, or use the bulk download",
-                limit_seconds=settings.query_timeout_seconds,
-            ) from None
+        return await data.observations(asked, principal.tier)
+
+    try:
+        async with asyncio.timeout(settings.query_timeout_seconds):
+            labelled = await read_retrying(request.app.state.sessions, read)
+    except TimeoutError:
+        raise QueryTimeout(
+            f"the query ran longer than {settings.query_timeout_seconds:g} s; ask for fewer areas or "
+            "periods, or use the bulk download",
+            limit_seconds=settings.query_timeout_seconds,
+        ) from None
     return _render(request, labelled, query, lang, limit)
 
 
