@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,15 @@ from app.privacy.cellkey import decode_exact, decode_values
 from app.repositories.releases import ReleaseRepository
 
 RowKey = tuple[str, str, str, str, int]  # release, geography, time unit, area, period
+
+
+class Wanted(NamedTuple):
+    """Rows of one time unit's bundle: every area's row at every period."""
+
+    time_unit: str
+    areas: Sequence[str]
+    periods: Sequence[int]
+
 
 _ENTRY_OVERHEAD = 200  # bytes of key, tuple and array headers around an entry's data, roughly
 
@@ -60,44 +70,51 @@ class PublishedRows:
         releases: ReleaseRepository,
         release_id: str,
         geography: str,
-        time_unit: str,
-        areas: Sequence[str],
-        periods: Sequence[int],
-    ) -> dict[tuple[str, int], Row]:
-        """The stored rows of areas x periods, keyed (area, period); absent ones are left out. The
-        areas with any row not held here are read from `releases` in one call."""
-        found: dict[tuple[str, int], Row] = {}
-        missing: list[str] = []
+        wanted: Sequence[Wanted],
+    ) -> dict[tuple[str, str, int], Row]:
+        """The stored rows asked for, keyed (time unit, area, period); absent ones are left out. Those
+        not held here are read from `releases` in one statement, whatever their time units."""
+        found: dict[tuple[str, str, int], Row] = {}
+        missing: list[Wanted] = []
         rows = self._rows
-        for area in areas:
-            complete = True
-            for period in periods:
-                key = (release_id, geography, time_unit, area, period)
-                if key in rows:
-                    row = rows[key]
-                    rows.move_to_end(key)
-                    if row is not None:
-                        found[(area, period)] = row
-                else:
-                    complete = False
-            if not complete:
-                missing.append(area)
-        self.misses += len(missing)
-        self.hits += len(areas) - len(missing)
+        for unit, areas, periods in wanted:
+            lacking: list[str] = []
+            for area in areas:
+                complete = True
+                for period in periods:
+                    key = (release_id, geography, unit, area, period)
+                    if key in rows:
+                        row = rows[key]
+                        rows.move_to_end(key)
+                        if row is not None:
+                            found[(unit, area, period)] = row
+                    else:
+                        complete = False
+                if not complete:
+                    lacking.append(area)
+            self.misses += len(lacking)
+            self.hits += len(areas) - len(lacking)
+            if lacking:
+                missing.append(Wanted(unit, lacking, periods))
         if not missing:
             return found
         stored = {
-            (area, period): Row(decode_values(values), decode_exact(exact))
-            for area, period, values, exact in await releases.published_rows(
-                release_id, geography, missing, time_unit, periods
+            (unit, area, period): Row(decode_values(values), decode_exact(exact))
+            for unit, area, period, values, exact in await releases.published_rows(
+                release_id,
+                geography,
+                list(dict.fromkeys(a for w in missing for a in w.areas)),
+                [w.time_unit for w in missing],
+                sorted({p for w in missing for p in w.periods}),
             )
         }
-        for area in missing:
-            for period in periods:
-                row = stored.get((area, period))
-                self._keep((release_id, geography, time_unit, area, period), row)
-                if row is not None:
-                    found[(area, period)] = row
+        for unit, areas, periods in missing:  # what the union read for other units is not kept
+            for area in areas:
+                for period in periods:
+                    row = stored.get((unit, area, period))
+                    self._keep((release_id, geography, unit, area, period), row)
+                    if row is not None:
+                        found[(unit, area, period)] = row
         return found
 
     def _keep(self, key: RowKey, row: Row | None) -> None:

@@ -27,7 +27,7 @@ from app.privacy.released import CENSUS_METHOD, INTERNAL_METHOD, Computed, Relea
 from app.query.indicators import FORMULAS, FloatArray, Slice, Value, ages
 from app.query.periods import Period
 from app.query.plan import Need, choose, needs
-from app.query.rows import PublishedRows
+from app.query.rows import PublishedRows, Wanted
 from app.reference import Snapshot
 from app.repositories.releases import ReleaseRepository
 from auth.principal import Tier
@@ -401,30 +401,36 @@ class QueryService:
                     pick = picks[(measure, kinds[area])] = choose(tier, need, [area], answerable)
                 chosen[(measure, area)] = pick
         layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
+        # Per time unit: the months its atoms end, and each area's (measure, atoms) read from them.
+        plans: dict[TimeGrain, tuple[list[int], dict[str, list[tuple[str, AtomSet]]]]] = {}
+        for (measure, area), atoms in chosen.items():
+            plans.setdefault(atoms.time, ([], {}))[1].setdefault(area, []).append((measure, atoms))
+        for grain, (months, by_area) in plans.items():
+            measures = {measure for reads in by_area.values() for measure, _ in reads}
+            months += sorted({m for s in measures for m in _months_of(wanted[s]) if grain.ends_unit(m)})
+        rows = await self.rows.read(
+            self.releases,
+            release.id,
+            query.geography,
+            [Wanted(grain.value, list(by_area), months) for grain, (months, by_area) in plans.items()],
+        )
         fetched: dict[Key, FloatArray] = {}
         inexact: set[Key] = set()
-        for grain in TimeGrain:
-            here = {key: atoms for key, atoms in chosen.items() if atoms.time is grain}
-            if not here:
-                continue
+        for grain, (months, by_area) in plans.items():
             bundle = layouts[grain]
-            months = sorted(
-                {m for measure, _ in here for m in _months_of(wanted[measure]) if grain.ends_unit(m)}
-            )
-            by_area: dict[str, list[tuple[str, AtomSet]]] = {}
-            for (measure, area), atoms in here.items():
-                by_area.setdefault(area, []).append((measure, atoms))
-            rows = await self.rows.read(
-                self.releases, release.id, query.geography, grain.value, list(by_area), months
-            )
-            for (area, month), row in rows.items():
-                for measure, atoms in by_area[area]:
-                    start = bundle.offset(atoms.name)
-                    fetched[(measure, area, month)] = expand(atoms, row.values[start : start + atoms.size])
-                    if row.exact is None or not row.exact[start : start + atoms.size].all():
-                        inexact.add((measure, area, month))
-            for measure, area in here:  # absent rows read as zeros, and are not exact
-                inexact.update((measure, area, m) for m in months if (area, m) not in rows)
+            for area, reads in by_area.items():
+                for month in months:
+                    row = rows.get((grain.value, area, month))
+                    for measure, atoms in reads:
+                        if row is None:  # absent rows read as zeros, and are not exact
+                            inexact.add((measure, area, month))
+                            continue
+                        start = bundle.offset(atoms.name)
+                        fetched[(measure, area, month)] = expand(
+                            atoms, row.values[start : start + atoms.size]
+                        )
+                        if row.exact is None or not row.exact[start : start + atoms.size].all():
+                            inexact.add((measure, area, month))
         bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
         return fetched, inexact, bands, ", ".join(versions)

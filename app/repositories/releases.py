@@ -23,15 +23,16 @@ class _Statement(NamedTuple):
     drivers' one-call fetches (aiosqlite's execute_fetchall, asyncpg's fetch of a prepared statement)
     took an uncached single-area data request from ~1.9 to ~1.1 ms in process."""
 
-    sqlite: str  # {areas} and {periods} become as many ? as there are codes and periods
+    sqlite: str  # {units}, {areas} and {periods} become as many ? as there are units, codes and periods
     postgres: str
 
 
 _PUBLISHED = _Statement(
-    'SELECT area_code, period, "values", exact FROM published_cell WHERE release_id = ? AND geography = ? '
-    "AND time_unit = ? AND area_code IN ({areas}) AND period IN ({periods})",
-    'SELECT area_code, period, "values", exact FROM published_cell WHERE release_id = $1 AND geography = $2 '
-    "AND time_unit = $3 AND area_code = ANY($4::varchar[]) AND period = ANY($5::int[])",
+    'SELECT time_unit, area_code, period, "values", exact FROM published_cell WHERE release_id = ? '
+    "AND geography = ? AND time_unit IN ({units}) AND area_code IN ({areas}) AND period IN ({periods})",
+    'SELECT time_unit, area_code, period, "values", exact FROM published_cell WHERE release_id = $1 '
+    "AND geography = $2 AND time_unit = ANY($3::varchar[]) AND area_code = ANY($4::varchar[]) "
+    "AND period = ANY($5::int[])",
 )
 _CUBE = _Statement(
     "SELECT area_code, month, counts FROM cube_cell WHERE release_id = ? AND geography = ? "
@@ -39,7 +40,7 @@ _CUBE = _Statement(
     "SELECT area_code, month, counts FROM cube_cell WHERE release_id = $1 AND geography = $2 "
     "AND area_code = ANY($3::varchar[]) AND month = ANY($4::int[])",
 )
-_AREAS_PER_STATEMENT = 900  # with the periods, under SQLite's oldest variable limit (999)
+_AREAS_PER_STATEMENT = 900  # with the units and periods, under SQLite's oldest variable limit (999)
 
 
 def _chunks(codes: Sequence[str]) -> list[list[str]]:
@@ -167,14 +168,20 @@ class ReleaseRepository:
         release_id: str,
         geography: str,
         area_codes: Sequence[str],
-        time_unit: str,
+        time_units: Sequence[str],
         periods: Sequence[int],
-    ) -> Sequence[tuple[str, int, bytes, bytes | None]]:
-        """Published atom rows (values and exact flags) of one time unit's bundle."""
-        return await self._by_areas(_PUBLISHED, [release_id, geography, time_unit], area_codes, periods)
+    ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
+        """Published atom rows (time unit, area, period, values, exact flags) of the time units'
+        bundles, in one statement."""
+        return await self._by_areas(_PUBLISHED, [release_id, geography], area_codes, periods, time_units)
 
     async def _by_areas(
-        self, statement: _Statement, fixed: list[Any], areas: Sequence[str], months: Sequence[int]
+        self,
+        statement: _Statement,
+        fixed: list[Any],
+        areas: Sequence[str],
+        months: Sequence[int],
+        units: Sequence[str] | None = None,
     ) -> list[Any]:
         """One serving statement, by the driver itself, on the session's connection (same transaction)."""
         connection = await self.session.connection()
@@ -183,14 +190,18 @@ class ReleaseRepository:
         found: list[Any] = []
         for chunk in _chunks(areas):
             if connection.dialect.name == "postgresql":
+                lists = [chunk, wanted] if units is None else [list(units), chunk, wanted]
                 try:
-                    rows = await driver.fetch(statement.postgres, *fixed, chunk, wanted)
+                    rows = await driver.fetch(statement.postgres, *fixed, *lists)
                 except CONNECTION_LOST as exc:
                     # SQLAlchemy did not see this call: tell its pool, as its own statements would.
                     await connection.invalidate(exc)
                     raise DBAPIError(statement.postgres, None, exc, connection_invalidated=True) from exc
             else:
-                sql = statement.sqlite.format(areas=_marks(len(chunk)), periods=_marks(len(wanted)))
-                rows = await driver.execute_fetchall(sql, [*fixed, *chunk, *wanted])
+                given = list(units or ())
+                sql = statement.sqlite.format(
+                    units=_marks(len(given)), areas=_marks(len(chunk)), periods=_marks(len(wanted))
+                )
+                rows = await driver.execute_fetchall(sql, [*fixed, *given, *chunk, *wanted])
             found += [tuple(row) for row in rows]
         return found

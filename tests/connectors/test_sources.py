@@ -139,10 +139,11 @@ async def test_a_publish_leaves_postgresql_planning_the_serving_read_by_the_key(
             row[0]
             for row in await connection.fetch(
                 "EXPLAIN SELECT area_code FROM published_cell WHERE release_id = $1 AND geography = $2 "
-                "AND time_unit = $3 AND area_code = ANY($4::varchar[]) AND period = ANY($5::int[])",
+                "AND time_unit = ANY($3::varchar[]) AND area_code = ANY($4::varchar[]) "
+                "AND period = ANY($5::int[])",
                 release,
                 "vn-2025-01",
-                "month",
+                ["month", "quarter"],
                 ["24"],
                 [24299],
             )

@@ -4,6 +4,7 @@ read from the database once, and bounded in memory."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import create_engine, session_factory
 from app.privacy.cellkey import decode_values
+from app.privacy.lattice import TimeGrain
 from app.query.periods import parse_periods
-from app.query.rows import PublishedRows
+from app.query.rows import PublishedRows, Wanted
 from app.query.service import ObservationQuery, QueryService
 from app.reference import Snapshot, read_snapshot
 from app.repositories.releases import ReleaseRepository
@@ -79,26 +81,32 @@ async def test_rows_are_read_once_and_equal_the_stored_ones(session: AsyncSessio
     release_id, areas, months = await month_rows(session)
     repository = ReleaseRepository(session)
     rows = PublishedRows(64 * 1024 * 1024)
-    first = await rows.read(repository, release_id, "vn-2025-01", "month", areas, months)
+    first = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months)])
     assert (rows.hits, rows.misses) == (0, 3)
-    again = await rows.read(repository, release_id, "vn-2025-01", "month", areas[::-1], months)
+    again = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[::-1], months)])
     assert (rows.hits, rows.misses) == (3, 3)
     assert again == first
     assert len(first) == 9
-    stored = await repository.published_rows(release_id, "vn-2025-01", areas, "month", months)
+    stored = await repository.published_rows(release_id, "vn-2025-01", areas, ["month"], months)
     assert len(stored) == 9
-    for area, month, values, _ in stored:
-        assert np.array_equal(first[(area, month)].values, decode_values(values))
+    for _, area, month, values, _ in stored:
+        assert np.array_equal(first[("month", area, month)].values, decode_values(values))
     with pytest.raises(ValueError, match="read-only"):
-        first[("24", months[0])].values[0] = 0  # a held row cannot be changed by a caller
+        first[("month", "24", months[0])].values[0] = 0  # a held row cannot be changed by a caller
 
 
 async def test_absent_rows_are_remembered_as_absent(session: AsyncSession) -> None:
     release_id, _, months = await month_rows(session)
     rows = PublishedRows(64 * 1024 * 1024)
     repository = ReleaseRepository(session)
-    assert await rows.read(repository, release_id, "vn-2025-01", "month", ["no-such-area"], months) == {}
-    assert await rows.read(repository, release_id, "vn-2025-01", "month", ["no-such-area"], months) == {}
+    assert (
+        await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", ["no-such-area"], months)])
+        == {}
+    )
+    assert (
+        await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", ["no-such-area"], months)])
+        == {}
+    )
     assert (rows.hits, rows.misses) == (1, 1)
 
 
@@ -106,19 +114,52 @@ async def test_memory_stays_under_the_bound_dropping_the_least_recently_used(ses
     release_id, areas, months = await month_rows(session)
     repository = ReleaseRepository(session)
     one = PublishedRows(64 * 1024 * 1024)
-    await one.read(repository, release_id, "vn-2025-01", "month", areas[:1], months[:1])
+    await one.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months[:1])])
     size = one.nbytes  # one row
     rows = PublishedRows(size * 4)
-    await rows.read(repository, release_id, "vn-2025-01", "month", areas[:1], months)  # 3 rows
-    await rows.read(repository, release_id, "vn-2025-01", "month", areas[1:2], months)  # 3 more: 2 dropped
+    await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months)])  # 3 rows
+    await rows.read(
+        repository, release_id, "vn-2025-01", [Wanted("month", areas[1:2], months)]
+    )  # 3 more: 2 dropped
     assert rows.nbytes <= size * 4
     assert len(rows) == 4
     misses = rows.misses
-    await rows.read(repository, release_id, "vn-2025-01", "month", areas[1:2], months)  # still held
+    await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[1:2], months)])  # still held
     assert rows.misses == misses
-    await rows.read(repository, release_id, "vn-2025-01", "month", areas[:1], months)  # was dropped
+    await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months)])  # was dropped
     assert rows.misses == misses + 1
     nothing = PublishedRows(0)
-    await nothing.read(repository, release_id, "vn-2025-01", "month", areas, months)
+    await nothing.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months)])
     assert len(nothing) == 0
     assert nothing.nbytes == 0
+
+
+class CountingRepository(ReleaseRepository):
+    """The real repository, counting the statements it is asked for."""
+
+    calls = 0
+
+    async def published_rows(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await super().published_rows(*args, **kwargs)
+
+
+async def test_rows_of_several_time_units_are_read_in_one_statement(session: AsyncSession) -> None:
+    release_id, areas, months = await month_rows(session)
+    quarter_end = next(m for m in months if TimeGrain.QUARTER.ends_unit(m))
+    repository = CountingRepository(session)
+    rows = PublishedRows(64 * 1024 * 1024)
+    wanted = [Wanted("month", areas, months), Wanted("quarter", areas[:1], [quarter_end])]
+    found = await rows.read(repository, release_id, "vn-2025-01", wanted)
+    assert repository.calls == 1
+    assert ("quarter", "24", quarter_end) in found
+    assert ("quarter", "38", quarter_end) not in found  # read by the union, not asked for
+    assert len(rows) == len(areas) * len(months) + 1
+    each = [
+        await PublishedRows(0).read(ReleaseRepository(session), release_id, "vn-2025-01", [w]) for w in wanted
+    ]
+    alone = {**each[0], **each[1]}
+    assert found.keys() == alone.keys()
+    assert all(np.array_equal(found[key].values, alone[key].values) for key in found)
+    assert await rows.read(repository, release_id, "vn-2025-01", wanted) == found
+    assert repository.calls == 1
