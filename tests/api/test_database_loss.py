@@ -13,6 +13,9 @@ from tests.conftest import serve, settings_for
 
 pytestmark = pytest.mark.skipif(POSTGRES_URL is None, reason="needs PORTAL_TEST_DATABASE_URL (PostgreSQL)")
 
+# No response cache at either level (in process or Redis): every request below reads the database.
+UNCACHED = {"cache_max_bytes": 0, "redis_url": None}
+
 
 async def drop_connections(database: str) -> int:
     """What a server restart does to the portal's pooled connections."""
@@ -30,9 +33,7 @@ async def drop_connections(database: str) -> int:
 
 # The epoch is checked hourly here, so the request's own read is the first to meet a dropped connection.
 async def test_a_data_read_survives_its_connection_being_dropped(demo_database: str) -> None:
-    app = create_app(
-        settings_for(demo_database, row_cache_max_bytes=0, cache_max_bytes=0, cache_epoch_seconds=3600)
-    )
+    app = create_app(settings_for(demo_database, row_cache_max_bytes=0, cache_epoch_seconds=3600, **UNCACHED))
     async with serve(app) as http:
         first = await http.get("/v1/data/POP", params={"area": "24", "period": "2024"})
         assert first.status_code == 200, first.text
@@ -43,7 +44,7 @@ async def test_a_data_read_survives_its_connection_being_dropped(demo_database: 
 
 
 async def test_other_requests_get_a_503_to_retry_then_answers(demo_database: str) -> None:
-    app = create_app(settings_for(demo_database, cache_max_bytes=0, cache_epoch_seconds=3600))
+    app = create_app(settings_for(demo_database, cache_epoch_seconds=3600, **UNCACHED))
     async with serve(app) as http:
         assert (await http.get("/v1/releases")).status_code == 200
         assert await drop_connections(demo_database) >= 1
@@ -57,7 +58,7 @@ async def test_other_requests_get_a_503_to_retry_then_answers(demo_database: str
 
 
 async def test_the_publication_check_survives_its_connection_being_dropped(demo_database: str) -> None:
-    app = create_app(settings_for(demo_database, cache_max_bytes=0, cache_epoch_seconds=0))
+    app = create_app(settings_for(demo_database, cache_epoch_seconds=0, **UNCACHED))
     async with serve(app) as http:
         assert (await http.get("/v1/releases")).status_code == 200
         assert await drop_connections(demo_database) >= 1
