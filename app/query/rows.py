@@ -47,6 +47,11 @@ class Row:
         return self.values.nbytes + (0 if self.exact is None else self.exact.nbytes) + _ENTRY_OVERHEAD
 
 
+def _size(row: Row | None) -> int:
+    """What an entry holds in memory; an absent row is its key alone."""
+    return _ENTRY_OVERHEAD if row is None else row.nbytes
+
+
 class PublishedRows:
     """Least recently used rows up to `max_bytes` (0 keeps none). Rows a release does not store
     (areas without any person in a period) are remembered as absent, so they are not asked again."""
@@ -118,14 +123,13 @@ class PublishedRows:
         return found
 
     def _keep(self, key: RowKey, row: Row | None) -> None:
-        size = _ENTRY_OVERHEAD if row is None else row.nbytes
+        size = _size(row)
         if size > self.max_bytes:
             return
         if key in self._rows:  # two requests read the same row at once
-            previous = self._rows.pop(key)
-            self._bytes -= _ENTRY_OVERHEAD if previous is None else previous.nbytes
+            self._bytes -= _size(self._rows.pop(key))
         self._rows[key] = row
         self._bytes += size
         while self._bytes > self.max_bytes:
             _, dropped = self._rows.popitem(last=False)
-            self._bytes -= _ENTRY_OVERHEAD if dropped is None else dropped.nbytes
+            self._bytes -= _size(dropped)

@@ -401,23 +401,31 @@ class QueryService:
                     pick = picks[(measure, kinds[area])] = choose(tier, need, [area], answerable)
                 chosen[(measure, area)] = pick
         layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
-        # Per time unit: the months its atoms end, and each area's (measure, atoms) read from them.
-        plans: dict[TimeGrain, tuple[list[int], dict[str, list[tuple[str, AtomSet]]]]] = {}
+        # Per time unit: each area's (measure, atoms) read from its bundle, and the months they end.
+        by_grain: dict[TimeGrain, dict[str, list[tuple[str, AtomSet]]]] = {}
         for (measure, area), atoms in chosen.items():
-            plans.setdefault(atoms.time, ([], {}))[1].setdefault(area, []).append((measure, atoms))
-        for grain, (months, by_area) in plans.items():
-            measures = {measure for reads in by_area.values() for measure, _ in reads}
-            months += sorted({m for s in measures for m in _months_of(wanted[s]) if grain.ends_unit(m)})
+            by_grain.setdefault(atoms.time, {}).setdefault(area, []).append((measure, atoms))
+        months_of = {
+            grain: sorted(
+                {
+                    m
+                    for measure in {measure for reads in by_area.values() for measure, _ in reads}
+                    for m in _months_of(wanted[measure])
+                    if grain.ends_unit(m)
+                }
+            )
+            for grain, by_area in by_grain.items()
+        }
         rows = await self.rows.read(
             self.releases,
             release.id,
             query.geography,
-            [Wanted(grain.value, list(by_area), months) for grain, (months, by_area) in plans.items()],
+            [Wanted(grain.value, list(by_area), months_of[grain]) for grain, by_area in by_grain.items()],
         )
         fetched: dict[Key, FloatArray] = {}
         inexact: set[Key] = set()
-        for grain, (months, by_area) in plans.items():
-            bundle = layouts[grain]
+        for grain, by_area in by_grain.items():
+            bundle, months = layouts[grain], months_of[grain]
             for area, reads in by_area.items():
                 for month in months:
                     row = rows.get((grain.value, area, month))

@@ -10,7 +10,17 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
-from app.api.deps import Lang, LangDep, ReferenceDep, SettingsDep, choose_lang, choose_page_size, next_link
+from app.api.deps import (
+    Lang,
+    LangDep,
+    ReferenceDep,
+    SettingsDep,
+    choose_lang,
+    choose_page_size,
+    get_reference,
+    get_settings,
+    next_link,
+)
 from app.api.params import QueryModel
 from app.api.v1.schemas import DataPage
 from app.db import read_retrying
@@ -21,7 +31,6 @@ from app.http import OrjsonResponse
 from app.paging import decode_cursor, encode_cursor
 from app.services.bulk import BulkService
 from app.services.data import DataRequest, DataService, LabelledResult
-from app.settings import Settings
 from auth.dependencies import PrincipalDep, principal_of
 
 router = APIRouter(tags=["data"])
@@ -119,10 +128,10 @@ async def get_data(request: Request, indicator: IndicatorPath) -> Response:
     # The busiest route: its query is one model and its context is read from the app, not declared
     # as dependencies (app/api/params.py says why).
     query = DataQuery.from_request(request)
-    settings: Settings = request.app.state.settings
+    settings = await get_settings(request)
     lang = choose_lang(request, query.lang)
     limit = choose_page_size(settings, query.limit)
-    reference = await request.app.state.reference.current()
+    reference = await get_reference(request)
     principal = principal_of(request)
     asked = DataRequest(
         indicator,
