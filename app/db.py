@@ -16,6 +16,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import Pool, PoolProxiedConnection
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from app.settings import Settings
 
@@ -69,6 +71,13 @@ def _count_lost_connections(context: ExceptionContext) -> None:
         error = error.__cause__
     if error is not None:
         context.is_disconnect = True
+
+
+async def connection_lost(pool: Pool, connection: PoolProxiedConnection, exc: BaseException) -> None:
+    """For a driver call SQLAlchemy did not see, what it does when its own statement finds the
+    connection dropped: this connection is closed, and every other one the pool opened before it is
+    replaced at its next checkout (a restart or failover dropped them all)."""
+    await greenlet_spawn(pool._invalidate, connection, exc)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,6 +19,7 @@ from app.gateway import Gateway
 from app.http import OrjsonResponse
 from app.query.rows import PublishedRows
 from app.reference import ReferenceStore
+from app.repositories.releases import serving_reads
 from app.settings import Settings
 from auth.wiring import install_access
 from schema.router import graphql_router
@@ -70,11 +71,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.reference = ReferenceStore(app.state.sessions, settings.cache_epoch_seconds)
+        serving = serving_reads(engine, settings)
+        # Published rows held in process (app/query/rows.py), shared by REST and GraphQL.
+        app.state.rows = PublishedRows(settings.row_cache_max_bytes, serving)
         try:
             async with app.state.access.running(app.state.sessions):
                 yield
         finally:
             await store.close()
+            if serving is not None:
+                serving.close()
             await engine.dispose()
 
     app = PortalApp(
@@ -92,7 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (geography.router, indicators.router, releases.router, data.router, catalog.router):
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.state.response_store = store
-    app.state.rows = PublishedRows(settings.row_cache_max_bytes)
     # GraphQL over the same services; its contract is schema/schema.graphql, not the OpenAPI document.
     app.include_router(graphql_router(settings), prefix="/graphql", include_in_schema=False)
     # Access: OAuth, admin and limits routes, and the runtime the gateway checks every request with.

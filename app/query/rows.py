@@ -10,6 +10,7 @@ adds nothing a response could not already show.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.privacy.cellkey import decode_exact, decode_values
-from app.repositories.releases import ReleaseRepository
+from app.repositories.releases import ReleaseRepository, ServingReads, ServingReadUnavailable
 
 RowKey = tuple[str, str, str, str, int]  # release, geography, time unit, area, period
 
@@ -56,8 +57,11 @@ class PublishedRows:
     """Least recently used rows up to `max_bytes` (0 keeps none). Rows a release does not store
     (areas without any person in a period) are remembered as absent, so they are not asked again."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, direct: ServingReads | None = None) -> None:
+        """`direct`: where the rows not held are read outside the session, when there is a reader
+        for the database (app.repositories.releases.serving_reads)."""
         self.max_bytes = max_bytes
+        self.direct = direct
         self._rows: OrderedDict[RowKey, Row | None] = OrderedDict()
         self._bytes = 0
         self.hits = 0
@@ -78,7 +82,8 @@ class PublishedRows:
         wanted: Sequence[Wanted],
     ) -> dict[tuple[str, str, int], Row]:
         """The stored rows asked for, keyed (time unit, area, period); absent ones are left out. Those
-        not held here are read from `releases` in one statement, whatever their time units."""
+        not held here are read in one statement, whatever their time units: directly when this has
+        a direct reader, else (or when that cannot read) from `releases`."""
         found: dict[tuple[str, str, int], Row] = {}
         missing: list[Wanted] = []
         rows = self._rows
@@ -103,15 +108,17 @@ class PublishedRows:
                 missing.append(Wanted(unit, lacking, periods))
         if not missing:
             return found
+        read = await self._fetch(
+            releases,
+            release_id,
+            geography,
+            list(dict.fromkeys(a for w in missing for a in w.areas)),
+            [w.time_unit for w in missing],
+            sorted({p for w in missing for p in w.periods}),
+        )
         stored = {
             (unit, area, period): Row(decode_values(values), decode_exact(exact))
-            for unit, area, period, values, exact in await releases.published_rows(
-                release_id,
-                geography,
-                list(dict.fromkeys(a for w in missing for a in w.areas)),
-                [w.time_unit for w in missing],
-                sorted({p for w in missing for p in w.periods}),
-            )
+            for unit, area, period, values, exact in read
         }
         for unit, areas, periods in missing:  # what the union read for other units is not kept
             for area in areas:
@@ -121,6 +128,20 @@ class PublishedRows:
                     if row is not None:
                         found[(unit, area, period)] = row
         return found
+
+    async def _fetch(
+        self,
+        releases: ReleaseRepository,
+        release_id: str,
+        geography: str,
+        areas: Sequence[str],
+        time_units: Sequence[str],
+        periods: Sequence[int],
+    ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
+        if self.direct is not None:
+            with contextlib.suppress(ServingReadUnavailable):
+                return await self.direct.published_rows(release_id, geography, areas, time_units, periods)
+        return await releases.published_rows(release_id, geography, areas, time_units, periods)
 
     def _keep(self, key: RowKey, row: Row | None) -> None:
         size = _size(row)

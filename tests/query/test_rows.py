@@ -3,7 +3,9 @@ read from the database once, and bounded in memory."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,7 @@ from app.query.periods import parse_periods
 from app.query.rows import PublishedRows, Wanted
 from app.query.service import ObservationQuery, QueryService
 from app.reference import Snapshot, read_snapshot
-from app.repositories.releases import ReleaseRepository
+from app.repositories.releases import ReleaseRepository, SqliteServingReads
 from auth.principal import Tier
 from tests.conftest import settings_for
 
@@ -163,3 +165,76 @@ async def test_rows_of_several_time_units_are_read_in_one_statement(session: Asy
     assert all(np.array_equal(found[key].values, alone[key].values) for key in found)
     assert await rows.read(repository, release_id, "vn-2025-01", wanted) == found
     assert repository.calls == 1
+
+
+def sqlite_file(database_url: str) -> Path:
+    path = settings_for(database_url).sqlite_path()
+    if path is None:
+        pytest.skip("the direct reader serves SQLite files")
+    return path
+
+
+async def test_direct_reads_equal_the_sessions_and_leave_it_unused(
+    session: AsyncSession, demo_database: str
+) -> None:
+    release_id, areas, months = await month_rows(session)
+    direct = SqliteServingReads(sqlite_file(demo_database))
+    try:
+        through_session = await ReleaseRepository(session).published_rows(
+            release_id, "vn-2025-01", areas, ["month", "quarter"], months
+        )
+        read = await direct.published_rows(release_id, "vn-2025-01", areas, ["month", "quarter"], months)
+        assert sorted(read) == sorted(through_session)
+        assert len(read) == 12  # 3 areas x (3 months and the quarter they end)
+        repository = CountingRepository(session)
+        rows = PublishedRows(64 * 1024 * 1024, direct)
+        found = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months)])
+        assert repository.calls == 0
+        alone = await PublishedRows(0).read(
+            ReleaseRepository(session), release_id, "vn-2025-01", [Wanted("month", areas, months)]
+        )
+        assert found.keys() == alone.keys()
+        assert all(np.array_equal(found[key].values, alone[key].values) for key in found)
+        snapshot = await read_snapshot(session)
+        for tier in (Tier.PUBLIC, Tier.DEPARTMENT):
+            assert await answers(QueryService(session, 10_000, snapshot, PublishedRows(0, direct)), tier) == (
+                await answers(QueryService(session, 10_000, snapshot), tier)
+            )
+    finally:
+        direct.close()
+
+
+async def test_without_a_readable_file_rows_are_read_through_the_session(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    release_id, areas, months = await month_rows(session)
+    repository = CountingRepository(session)
+    rows = PublishedRows(64 * 1024 * 1024, SqliteServingReads(tmp_path / "not-there.db"))
+    found = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months)])
+    assert repository.calls == 1
+    assert len(found) == 9
+    assert not (tmp_path / "not-there.db").exists()  # the reader never creates a database
+
+
+async def test_direct_reads_see_what_is_published_after_they_connect(tmp_path: Path) -> None:
+    path = tmp_path / "serving.db"
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute(
+        "CREATE TABLE published_cell (release_id TEXT, geography TEXT, area_code TEXT, time_unit TEXT, "
+        'period INTEGER, "values" BLOB, exact BLOB)'
+    )
+    writer.commit()
+    direct = SqliteServingReads(path)
+    try:
+        assert await direct.published_rows("r1", "g", ["01"], ["month"], [5]) == []
+        writer.execute("INSERT INTO published_cell VALUES ('r1', 'g', '01', 'month', 5, x'00', NULL)")
+        writer.commit()
+        assert await direct.published_rows("r1", "g", ["01"], ["month"], [5]) == [
+            ("month", "01", 5, b"\x00", None)
+        ]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            direct._connect().execute("DELETE FROM published_cell")
+    finally:
+        direct.close()
+        writer.close()
