@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -37,10 +37,11 @@ MAX_BODY: Final = 2 * 1024 * 1024  # larger answers are served, not kept
 VARY: Final = b"Accept, Accept-Language, Authorization, X-API-Key, Origin"
 
 
-@dataclass(frozen=True)
-class CachedResponse:
+class CachedResponse(NamedTuple):
+    """A kept answer."""
+
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: Sequence[tuple[bytes, bytes]]
     body: bytes
 
     def dumps(self) -> bytes:
@@ -56,7 +57,7 @@ class CachedResponse:
     def loads(cls, raw: bytes) -> CachedResponse:
         head, _, body = raw.partition(b"\n")
         meta = orjson.loads(head)
-        return cls(meta["s"], [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["h"]], body)
+        return cls(meta["s"], tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in meta["h"]), body)
 
 
 class ResponseStore:
@@ -72,7 +73,8 @@ class ResponseStore:
         self.max_bytes = max_bytes
         self.ttl = ttl_seconds
         self.prefix = prefix
-        self._local: OrderedDict[str, CachedResponse] = OrderedDict()
+        # Held as plain tuples, which the garbage collector stops tracking (app/query/rows.py says why).
+        self._local: OrderedDict[str, tuple[int, tuple[tuple[bytes, bytes], ...], bytes]] = OrderedDict()
         self._bytes = 0
         self._redis: Redis | None = Redis.from_url(redis_url) if redis_url else None
         self.hits = self.misses = 0
@@ -90,10 +92,11 @@ class ResponseStore:
 
     def local(self, key: str) -> CachedResponse | None:
         """Level one only: no await, for the gateway's hot path."""
-        found = self._local.get(key)
-        if found is not None:
-            self._local.move_to_end(key)
-        return found
+        held = self._local.get(key)
+        if held is None:
+            return None
+        self._local.move_to_end(key)
+        return CachedResponse(*held)
 
     async def fetch(self, key: str) -> CachedResponse | None:
         """Level two (Redis), kept in level one when found."""
@@ -123,12 +126,12 @@ class ResponseStore:
         if size > self.max_bytes:
             return
         if key in self._local:
-            self._bytes -= len(self._local.pop(key).body) + 256
-        self._local[key] = response
+            self._bytes -= len(self._local.pop(key)[2]) + 256
+        self._local[key] = (response.status, tuple(response.headers), response.body)
         self._bytes += size
         while self._bytes > self.max_bytes:
             _, dropped = self._local.popitem(last=False)
-            self._bytes -= len(dropped.body) + 256
+            self._bytes -= len(dropped[2]) + 256
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -291,8 +291,9 @@ class Gateway:
             if_none_match = found[_IF_NONE_MATCH]
             # A held answer may carry the app's own ETag (GraphQL's, of the normalised document).
             etag = _etag(key) if cached is None else _held_etag(cached, key)
+            headers: Sequence[Header]
             if if_none_match and _revalidated(if_none_match, etag[1], cached is not None):
-                status, headers, body = 304, [etag, CACHE_CONTROL[tier], VARY_HEADER], b""
+                status, headers, body = 304, (etag, CACHE_CONTROL[tier], VARY_HEADER), b""
             elif cached is not None:
                 store.hits += 1
                 status, headers, body = (
@@ -306,7 +307,7 @@ class Gateway:
                 await self.app(scope, receive, self._keeping(send, key, tier, extra, method == "GET"))
                 return
             responding = True
-            await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+            await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
             await send({"type": "http.response.body", "body": body})
         except Exception as exc:
             # The gateway's own work failed (the database, say): the app's problem for it, as its
@@ -349,7 +350,7 @@ class Gateway:
                     chunks.clear()
                 await send(message)
                 if kept is not None and not message.get("more_body", False):
-                    await self.store.put(key, CachedResponse(200, kept, b"".join(chunks)))
+                    await self.store.put(key, CachedResponse(200, tuple(kept), b"".join(chunks)))
                 return
             await send(message)
 

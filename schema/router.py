@@ -147,7 +147,7 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
                 ],
             )
         if key is not None and not result.errors:
-            await store.put(key, CachedResponse(200, [], orjson.dumps(result.data)))
+            await store.put(key, CachedResponse(200, (), orjson.dumps(result.data)))
         return result
 
     async def _persisted(
@@ -163,7 +163,7 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
         if request_data.query:
             if hashlib.sha256(request_data.query.encode()).hexdigest() != digest.lower():
                 raise PersistedQueryMismatch("the query's sha256 is not extensions.persistedQuery.sha256Hash")
-            await store.put(self._apq_key(digest), CachedResponse(200, [], request_data.query.encode()))
+            await store.put(self._apq_key(digest), CachedResponse(200, (), request_data.query.encode()))
             return request_data, True
         stored = await store.get(self._apq_key(digest))
         if stored is None:
