@@ -15,7 +15,9 @@ In order, for each HTTP request:
    answered from the cache.
 5. Cacheable GETs and HEADs (of /v1 and of /graphql: GET queries, persisted ones included) are
    answered from the response store (app/cache.py), or run through the app and kept unless marked
-   no-store; everything else runs through the app.
+   no-store; everything else runs through the app. "The app" is FastAPI's stack, except for GETs
+   of /v1/data, which go to the express lane (app/express.py): the same endpoint and error
+   handlers, without FastAPI's router.
 Deprecation headers (app/deprecation.py) go on every response of an announced path.
 
 One layer rather than a middleware each, because a cached answer is the common request and a layer
@@ -46,6 +48,7 @@ from app.cache import (
 )
 from app.deprecation import Deprecations
 from app.errors import error_response
+from app.express import ExpressLane
 from app.guards import holds_nul, nul_refusal
 from app.settings import Settings
 from auth.errors import Unauthenticated, invalid_credential_response, rate_limited_response
@@ -115,9 +118,10 @@ class PathFacts:
     cacheable: bool  # GETs and HEADs of it go through the response cache
     audited: bool  # a data read: written to the audit log for the internal tier
     deprecation: tuple[Header, ...]
+    express: bool  # its GETs go to the express lane (app/express.py), not through FastAPI's router
 
     @classmethod
-    def of(cls, path: str, deprecations: Deprecations) -> PathFacts:
+    def of(cls, path: str, deprecations: Deprecations, express: ExpressLane | None) -> PathFacts:
         kind = endpoint_class(path)
         return cls(
             kind=kind,
@@ -126,6 +130,7 @@ class PathFacts:
             cacheable=path.startswith(CACHED_PREFIXES) and not path.startswith(NOT_CACHED),
             audited=kind in DATA_CLASSES,
             deprecation=deprecations.headers_for(path),
+            express=express is not None and express.serves(path),
         )
 
 
@@ -193,10 +198,19 @@ def _text(value: bytes | None) -> str | None:
 
 
 class Gateway:
-    """See the module documentation. `app` is everything behind the gateway: FastAPI's own stack."""
+    """See the module documentation. `app` is everything behind the gateway: FastAPI's own stack;
+    `express`, the routes whose GETs skip its router."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, access: AccessRuntime, store: ResponseStore) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        access: AccessRuntime,
+        store: ResponseStore,
+        express: ExpressLane | None = None,
+    ) -> None:
         self.app = app
+        self.express = express
         self.access = access
         self.store = store
         # Preflights are its to answer; for the rest it is the policy CorsHeaders applies.
@@ -214,8 +228,12 @@ class Gateway:
     def _learn(self, path: str) -> PathFacts:
         if len(self._paths) >= MAX_PATHS:
             self._paths.clear()
-        found = self._paths[path] = PathFacts.of(path, self.deprecations)
+        found = self._paths[path] = PathFacts.of(path, self.deprecations, self.express)
         return found
+
+    def _behind(self, facts: PathFacts, method: str) -> ASGIApp:
+        """Who answers a request the gateway does not: the express lane, or FastAPI's stack."""
+        return self.express if facts.express and method == "GET" and self.express is not None else self.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -277,7 +295,7 @@ class Gateway:
                 await self.access.audit_data_access(principal, path, query.decode("latin-1"))
             if tier is Tier.INTERNAL or not facts.cacheable or method not in ("GET", "HEAD"):
                 responding = True
-                await self.app(scope, receive, _adding(send, extra))
+                await self._behind(facts, method)(scope, receive, _adding(send, extra))
                 return
 
             # The response cache (never for the internal tier: every access of it is audited).
@@ -304,7 +322,9 @@ class Gateway:
             else:
                 store.misses += 1
                 responding = True
-                await self.app(scope, receive, self._keeping(send, key, tier, extra, method == "GET"))
+                await self._behind(facts, method)(
+                    scope, receive, self._keeping(send, key, tier, extra, method == "GET")
+                )
                 return
             responding = True
             await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})

@@ -162,6 +162,11 @@ async def get_data(request: Request, indicator: IndicatorPath) -> Response:
     return _render(request, labelled, query, lang, limit)
 
 
+async def get_data_express(request: Request) -> Response:
+    """`get_data` for the gateway's express lane (app/express.py), which skips FastAPI's router."""
+    return await get_data(request, request.path_params["indicator"])
+
+
 def _render(request: Request, labelled: LabelledResult, query: DataQuery, lang: Lang, limit: int) -> Response:
     chosen = _format(request, query.format)
     if chosen == "csv":
