@@ -88,8 +88,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class PortalSession(AsyncSession):
+    """An AsyncSession whose close is free when it was never used. A data request usually reads no
+    more than its published rows, outside any session (app.repositories.releases.serving_reads), and
+    closing its unused session still took a trip through a greenlet: ~8% of the request."""
+
+    async def close(self) -> None:
+        used = self.sync_session
+        if used.in_transaction() or len(used.identity_map) or used.new:
+            await super().close()
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=PortalSession, expire_on_commit=False)
 
 
 async def read_retrying(
