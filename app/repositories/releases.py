@@ -247,7 +247,11 @@ class SqliteServingReads:
     (~390 us in process); a key lookup here takes ~18 us, less than that trip alone, so blocking the
     loop for it is cheaper than waiting for a thread. The connection autocommits, so every statement
     sees the newest publication, and is query-only. Where the file cannot be read at once (locked, or
-    not there yet), the caller reads through the session instead (ServingReadUnavailable)."""
+    not there yet), the caller reads through the session instead (ServingReadUnavailable); so do
+    reads of more than MAX_ROWS rows, which would hold the loop (and every other request) longer,
+    where the session's read waits in its thread and can be cut short by the query time limit."""
+
+    MAX_ROWS = 64
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -273,6 +277,8 @@ class SqliteServingReads:
     ) -> list[tuple[str, str, int, bytes, bytes | None]]:
         """As ReleaseRepository.published_rows."""
         units, wanted = list(time_units), [int(p) for p in periods]
+        if len(units) * len(area_codes) * len(wanted) > self.MAX_ROWS:
+            raise ServingReadUnavailable(f"more than {self.MAX_ROWS} rows: read off the loop")
         found: list[tuple[str, str, int, bytes, bytes | None]] = []
         try:
             connection = self._connect()

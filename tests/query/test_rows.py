@@ -241,3 +241,22 @@ async def test_direct_reads_see_what_is_published_after_they_connect(tmp_path: P
     finally:
         direct.close()
         writer.close()
+
+
+async def test_large_reads_leave_the_loop_for_the_session(session: AsyncSession, demo_database: str) -> None:
+    release_id, _, months = await month_rows(session)
+    snapshot = await read_snapshot(session)
+    communes = snapshot.descendant_codes("vn-2025-01", "24", "commune")
+    many = communes[: 2 + SqliteServingReads.MAX_ROWS // len(months) + 1]
+    assert (len(many) - 2) * len(months) > SqliteServingReads.MAX_ROWS  # beyond the two read first
+    direct = SqliteServingReads(sqlite_file(demo_database))
+    try:
+        repository = CountingRepository(session)
+        rows = PublishedRows(64 * 1024 * 1024, direct)
+        small = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", many[:2], months)])
+        assert repository.calls == 0
+        large = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", many, months)])
+        assert repository.calls == 1  # the rows not held yet, through the session
+        assert small.keys() <= large.keys()
+    finally:
+        direct.close()
