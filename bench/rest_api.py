@@ -23,6 +23,9 @@ All figures come from one run on this machine:
    (app/query/rows.py), as in service: neighbouring questions share rows (a year and its quarters,
    POP and CBR of an area). A third SQLite portal with `PORTAL_ROW_CACHE_MAX_BYTES=0` shows the
    same run with every row read from the database.
+   Datasette runs twice, before and after the uncached portal cases: its figures moved by up to
+   40% between runs, and the ratios take the better of the two (the higher requests/s, the lower
+   p99), so that a slow Datasette run cannot flatter the portal.
 4. Report: requests/s, p50 and p99 per case, and the ratios against the performance goals:
    cached GET >= 80% of bare ASGI's requests/s (never under 60%), p99 at most 2x bare's;
    uncached GET >= 10x Datasette's requests/s (never under 5x), p99 at most half of Datasette's.
@@ -59,6 +62,7 @@ CACHED_PATH = "/v1/data/POP?area=24&period=2024&by=sex"
 INDICATORS = ("POP", "CBR")
 LEVELS = ("province", "district", "commune")
 NO_ROWS = "sqlite-no-rows"  # the SQLite portal without its row cache
+DATASETTE_AGAIN = "Datasette, again"  # its second run, after the uncached portal cases
 GOALS = {
     # case: (requests/s goal, requests/s floor, p99 ceiling) as fractions of the reference's figures
     "cached": (0.80, 0.60, 2.0),
@@ -519,6 +523,7 @@ def main() -> None:
             measure("Datasette", "datasette", datasette_paths, 0, warm_offset)
             for b in [*backends, NO_ROWS]:
                 measure(f"uncached GET {b}", b, portal_paths, 0, warm_offset)
+            measure(DATASETTE_AGAIN, "datasette", datasette_paths, 0, warm_offset)
 
             report(
                 figures,
@@ -585,14 +590,20 @@ def report(
             print(f"WARNING: uncached {b} made {run_:,} requests, more than the {warm_offset:,} fresh URLs")
     print()
     print("ratios (goal; floor)")
+    # Datasette ran before and after the uncached portal cases; the ratios take its better figures.
+    datasette = [figures["Datasette"], figures[DATASETTE_AGAIN]]
+    references = {
+        "cached": ("bare ASGI", figures["bare ASGI"].rps, figures["bare ASGI"].p99_ms),
+        "uncached": ("Datasette", max(f.rps for f in datasette), min(f.p99_ms for f in datasette)),
+    }
     for b in [*backends, NO_ROWS]:
-        for kind, reference in (("cached", "bare ASGI"), ("uncached", "Datasette")):
+        for kind, (reference, their_rps, their_p99) in references.items():
             if f"{kind} GET {b}" not in figures:
                 continue
-            ours, theirs = figures[f"{kind} GET {b}"], figures[reference]
+            ours = figures[f"{kind} GET {b}"]
             goal, floor, p99_max = GOALS[kind]
-            rps = ours.rps / theirs.rps
-            p99 = ours.p99_ms / theirs.p99_ms
+            rps = ours.rps / their_rps
+            p99 = ours.p99_ms / their_p99
             what = f"{kind} GET {b} vs {reference}"
             print(
                 f"  {what:<42} requests/s {rps:6.2f}x (>= {goal:g}x; {floor:g}x) "
