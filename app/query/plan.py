@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final, Literal
 
 from app.cube import AXIS_SIZES, MAX_AGE, Axis
 from app.errors import Unprocessable
-from app.privacy.lattice import LATTICES, AreaGrain, AtomSet
+from app.privacy.lattice import ATOM_SETS, LATTICES, AreaGrain, AtomSet
 from app.query.periods import Period
 from auth.principal import Tier
 
@@ -154,9 +155,15 @@ def needs(
     return result
 
 
+@lru_cache(maxsize=256)
+def _band_edges(name: str) -> tuple[tuple[Axis, frozenset[int]], ...]:
+    """Per axis of an atom set, the edges its bands start at, with the axis's end."""
+    atoms = ATOM_SETS[name]
+    return tuple((axis, frozenset(atoms.edges(axis)) | {AXIS_SIZES[axis]}) for axis in atoms.measure.axes)
+
+
 def _covers(atoms: AtomSet, need: Need) -> bool:
-    for axis in atoms.measure.axes:
-        edges = set(atoms.edges(axis)) | {AXIS_SIZES[axis]}
+    for axis, edges in _band_edges(atoms.name):
         wanted = set(need.edges.get(axis, ())) | ({0, 1} if axis is Axis.SEX and need.sexes_apart else set())
         if not wanted <= edges:
             return False
@@ -183,6 +190,14 @@ def _exact_totals(atoms: AtomSet) -> bool:
     return all(a in keeps or len(e) == 1 for a, e in zip(atoms.measure.axes, atoms.bands, strict=True))
 
 
+@lru_cache(maxsize=64)
+def _candidates(tier: Tier, measure: str) -> tuple[AtomSet, ...]:
+    """The tier's atom sets of a measure in the order `choose` tries them (worked out once)."""
+    return tuple(
+        sorted((a for a in LATTICES[tier] if a.measure.name == measure), key=lambda a: not _exact_totals(a))
+    )
+
+
 def choose(tier: Tier, need: Need, areas: Sequence[str], answerable: dict[str, set[str]]) -> AtomSet:
     """The atom set of the tier's lattice that answers the need for all these areas.
 
@@ -190,10 +205,10 @@ def choose(tier: Tier, need: Need, areas: Sequence[str], answerable: dict[str, s
     publishes, and exact); then the lattice order, finest areas first, so districts and communes add up.
     Coarser perturbed atoms (a district's birth orders, a province's mothers' ages) serve only what the
     finer ones cannot."""
-    candidates = [a for a in LATTICES[tier] if a.measure.name == need.measure]
-    for atoms in sorted(candidates, key=lambda a: not _exact_totals(a)):
+    for atoms in _candidates(tier, need.measure):
         if _covers(atoms, need) and _covers_areas(atoms, areas, answerable):
             return atoms
+    candidates = [a for a in LATTICES[tier] if a.measure.name == need.measure]
     raise FinerThanPublished(
         f"{need.measure} is not published for the {tier.value} tier at the detail asked; "
         + "; ".join(describe(a) for a in candidates)

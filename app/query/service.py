@@ -109,40 +109,50 @@ class _Group:
     slice: Slice
 
 
-def _groups(indicator: Indicator, query: ObservationQuery) -> list[_Group]:
-    dimensions = set(indicator.dimensions.split(",")) - {""}
-    unknown = set(query.by) - set(BREAKDOWNS)
+def _groups(indicator: Indicator, query: ObservationQuery) -> tuple[_Group, ...]:
+    """The breakdown cells of a query: labels and the sexes and ages each covers."""
+    return _breakdown_cells(indicator.code, indicator.dimensions, query.by, query.sex, query.age)
+
+
+@lru_cache(maxsize=1024)
+def _breakdown_cells(
+    code: str, indicator_dimensions: str, by: tuple[str, ...], sex: str | None, age: tuple[AgeRange, ...]
+) -> tuple[_Group, ...]:
+    """Worked out once per spelling of a breakdown (a handful serve most requests); the masks are
+    read-only, since every query that asks the same shares them."""
+    dimensions = set(indicator_dimensions.split(",")) - {""}
+    unknown = set(by) - set(BREAKDOWNS)
     if unknown:
         raise InvalidParameter(f"unknown breakdown {', '.join(sorted(unknown))}; use {', '.join(BREAKDOWNS)}")
-    if ("sex" in query.by or query.sex) and "sex" not in dimensions:
+    if ("sex" in by or sex) and "sex" not in dimensions:
         raise Unprocessable(
-            f"{indicator.code} has no breakdown by sex; its breakdowns: {indicator.dimensions or 'none'}"
+            f"{code} has no breakdown by sex; its breakdowns: {indicator_dimensions or 'none'}"
         )
-    age_by = [b for b in query.by if b.startswith("age")]
-    if (age_by or query.age) and "age" not in dimensions:
+    age_by = [b for b in by if b.startswith("age")]
+    if (age_by or age) and "age" not in dimensions:
         raise Unprocessable(
-            f"{indicator.code} has no breakdown by age; its breakdowns: {indicator.dimensions or 'none'}"
+            f"{code} has no breakdown by age; its breakdowns: {indicator_dimensions or 'none'}"
         )
     if len(age_by) > 1:
         raise InvalidParameter("choose one age breakdown: age5, age1 or age (the ranges given in `age`)")
-    if "age" in query.by and not query.age:
+    if "age" in by and not age:
         raise InvalidParameter(
             "by=age breaks down by the ranges given in `age`; give them (e.g. age=0-14,15-64,65+)"
         )
 
     sexes: list[tuple[dict[str, str], np.ndarray]]
-    if "sex" in query.by:
-        chosen = [query.sex] if query.sex else list(SEX_CODES)
+    if "sex" in by:
+        chosen = [sex] if sex else list(SEX_CODES)
         sexes = [({"sex": s}, np.arange(2) == SEX_CODES[s]) for s in chosen]
-    elif query.sex:
-        sexes = [({"sex": query.sex}, np.arange(2) == SEX_CODES[query.sex])]
+    elif sex:
+        sexes = [({"sex": sex}, np.arange(2) == SEX_CODES[sex])]
     else:
         sexes = [({}, np.ones(2, dtype=bool))]
 
     allowed = np.zeros(AGES, dtype=bool)
-    for r in query.age:
+    for r in age:
         allowed |= r.mask
-    if not query.age:
+    if not age:
         allowed[:] = True
     age_groups: list[tuple[dict[str, str], np.ndarray]]
     if age_by == ["age5"]:
@@ -156,16 +166,20 @@ def _groups(indicator: Indicator, query: ObservationQuery) -> list[_Group]:
             for a in (int(i) for i in np.flatnonzero(allowed))
         ]
     elif age_by == ["age"]:
-        age_groups = [({"age": r.label}, r.mask) for r in query.age]
-    elif query.age:
-        age_groups = [({"age": ",".join(r.label for r in query.age)}, allowed)]
+        age_groups = [({"age": r.label}, r.mask) for r in age]
+    elif age:
+        age_groups = [({"age": ",".join(r.label for r in age)}, allowed)]
     else:
         age_groups = [({}, allowed)]
-    return [
-        _Group({**sex_labels, **age_labels}, Slice(sex_mask, age_mask))
+    groups = tuple(
+        _Group({**sex_labels, **age_labels}, Slice(sex_mask.copy(), age_mask.copy()))
         for sex_labels, sex_mask in sexes
         for age_labels, age_mask in age_groups
-    ]
+    )
+    for group in groups:
+        group.slice.sex.setflags(write=False)
+        group.slice.age.setflags(write=False)
+    return groups
 
 
 def count_cells(indicator: Indicator, query: ObservationQuery, groups: Sequence[_Group] | None = None) -> int:
