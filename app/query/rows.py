@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,26 +46,35 @@ class Row(NamedTuple):
 # (a class's or a named tuple's), the rows of an hour's requests made each full collection ~30 ms
 # longer: a pause that every request in flight shares, and the most of the p99 latency.
 _Held = tuple[NDArray[np.int32], NDArray[np.uint8] | None]
+_Encoded = tuple[bytes, bytes | None]  # a row read ahead, as stored: decoded when first asked for
+
+READ_AHEAD_AREAS: Final = 2  # a request for one or two areas reads their whole series (see read)
 
 
-def _size(held: _Held | None) -> int:
+def _nbytes(part: NDArray[Any] | bytes | None) -> int:
+    if part is None:
+        return 0
+    return part.nbytes if isinstance(part, np.ndarray) else len(part)
+
+
+def _size(held: _Held | _Encoded | None) -> int:
     """What an entry holds in memory; an absent row is its key alone."""
-    if held is None:
-        return _ENTRY_OVERHEAD
-    values, exact = held
-    return values.nbytes + (0 if exact is None else exact.nbytes) + _ENTRY_OVERHEAD
+    return _ENTRY_OVERHEAD if held is None else _nbytes(held[0]) + _nbytes(held[1]) + _ENTRY_OVERHEAD
 
 
 class PublishedRows:
     """Least recently used rows up to `max_bytes` (0 keeps none). Rows a release does not store
     (areas without any person in a period) are remembered as absent, so they are not asked again."""
 
-    def __init__(self, max_bytes: int, direct: ServingReads | None = None) -> None:
+    def __init__(
+        self, max_bytes: int, direct: ServingReads | None = None, read_ahead_areas: int = READ_AHEAD_AREAS
+    ) -> None:
         """`direct`: where the rows not held are read outside the session, when there is a reader
-        for the database (app.repositories.releases.serving_reads)."""
+        for the database (app.repositories.releases.serving_reads). `read_ahead_areas`: see read."""
         self.max_bytes = max_bytes
         self.direct = direct
-        self._rows: OrderedDict[RowKey, _Held | None] = OrderedDict()
+        self.read_ahead_areas = read_ahead_areas
+        self._rows: OrderedDict[RowKey, _Held | _Encoded | None] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -86,7 +95,10 @@ class PublishedRows:
     ) -> dict[tuple[str, str, int], Row]:
         """The stored rows asked for, keyed (time unit, area, period); absent ones are left out. Those
         not held here are read in one statement, whatever their time units: directly when this has
-        a direct reader, else (or when that cannot read) from `releases`."""
+        a direct reader, else (or when that cannot read) from `releases`. When they are those of at
+        most `read_ahead_areas` areas, that statement reads the whole series of those areas' time
+        units: a trend, a chart or the next screen asks for the area's other periods next, and
+        they come in the same statement (a month series is ~60 rows of ~200 bytes)."""
         found: dict[tuple[str, str, int], Row] = {}
         missing: list[Wanted] = []
         rows = self._rows
@@ -100,7 +112,7 @@ class PublishedRows:
                         held = rows[key]
                         rows.move_to_end(key)
                         if held is not None:
-                            found[(unit, area, period)] = Row(*held)
+                            found[(unit, area, period)] = Row(*self._decoded(key, held))
                     else:
                         complete = False
                 if not complete:
@@ -111,26 +123,39 @@ class PublishedRows:
                 missing.append(Wanted(unit, lacking, periods))
         if not missing:
             return found
+        areas_lacking = list(dict.fromkeys(a for w in missing for a in w.areas))
+        ahead = len(areas_lacking) <= self.read_ahead_areas
         read = await self._fetch(
             releases,
             release_id,
             geography,
-            list(dict.fromkeys(a for w in missing for a in w.areas)),
+            areas_lacking,
             [w.time_unit for w in missing],
-            sorted({p for w in missing for p in w.periods}),
+            None if ahead else sorted({p for w in missing for p in w.periods}),
         )
-        stored = {
-            (unit, area, period): Row(decode_values(values), decode_exact(exact))
-            for unit, area, period, values, exact in read
-        }
-        for unit, areas, periods in missing:  # what the union read for other units is not kept
-            for area in areas:
-                for period in periods:
-                    row = stored.get((unit, area, period))
-                    self._keep((release_id, geography, unit, area, period), row)
-                    if row is not None:
-                        found[(unit, area, period)] = row
+        asked = {(w.time_unit, area, period) for w in missing for area in w.areas for period in w.periods}
+        series = {(w.time_unit, area) for w in missing for area in w.areas}
+        for unit, area, period, values, exact in read:
+            at = (unit, area, period)
+            key = (release_id, geography, unit, area, period)
+            if at in asked:
+                row = Row(decode_values(values), decode_exact(exact))
+                self._keep(key, (row.values, row.exact))
+                found[at] = row
+            elif ahead and (unit, area) in series and key not in rows:
+                self._keep(key, (values, exact))  # kept encoded until it is asked for
+            # else: read by the union for another time unit, not asked for: not kept
+        for unit, area, period in asked - found.keys():  # not stored: absent
+            self._keep((release_id, geography, unit, area, period), None)
         return found
+
+    def _decoded(self, key: RowKey, held: _Held | _Encoded) -> _Held:
+        """A held row's arrays, decoding (and keeping decoded) one read ahead."""
+        if isinstance(held[0], bytes):
+            row = Row(decode_values(held[0]), decode_exact(held[1]))
+            self._keep(key, (row.values, row.exact))
+            return row.values, row.exact
+        return held
 
     async def _fetch(
         self,
@@ -139,19 +164,18 @@ class PublishedRows:
         geography: str,
         areas: Sequence[str],
         time_units: Sequence[str],
-        periods: Sequence[int],
+        periods: Sequence[int] | None,
     ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
         if self.direct is not None:
             with contextlib.suppress(ServingReadUnavailable):
                 return await self.direct.published_rows(release_id, geography, areas, time_units, periods)
         return await releases.published_rows(release_id, geography, areas, time_units, periods)
 
-    def _keep(self, key: RowKey, row: Row | None) -> None:
-        held = None if row is None else (row.values, row.exact)
+    def _keep(self, key: RowKey, held: _Held | _Encoded | None) -> None:
         size = _size(held)
         if size > self.max_bytes:
             return
-        if key in self._rows:  # two requests read the same row at once
+        if key in self._rows:  # two requests read the same row at once, or it is decoded now
             self._bytes -= _size(self._rows.pop(key))
         self._rows[key] = held
         self._bytes += size

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -38,6 +38,12 @@ _PUBLISHED = _Statement(
     "AND geography = $2 AND time_unit = ANY($3::varchar[]) AND area_code = ANY($4::varchar[]) "
     "AND period = ANY($5::int[])",
 )
+_PUBLISHED_SERIES = _Statement(  # every period of the areas' time units
+    'SELECT time_unit, area_code, period, "values", exact FROM published_cell WHERE release_id = ? '
+    "AND geography = ? AND time_unit IN ({units}) AND area_code IN ({areas})",
+    'SELECT time_unit, area_code, period, "values", exact FROM published_cell WHERE release_id = $1 '
+    "AND geography = $2 AND time_unit = ANY($3::varchar[]) AND area_code = ANY($4::varchar[])",
+)
 _CUBE = _Statement(
     "SELECT area_code, month, counts FROM cube_cell WHERE release_id = ? AND geography = ? "
     "AND area_code IN ({areas}) AND month IN ({periods})",
@@ -54,6 +60,48 @@ def _chunks(codes: Sequence[str]) -> list[list[str]]:
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+_Read = tuple[str, list[Any]]  # a statement in one dialect, and its arguments
+
+
+def _reads(
+    statement: _Statement,
+    postgres: bool,
+    fixed: list[Any],
+    units: Sequence[str] | None,
+    areas: Sequence[str],
+    periods: Sequence[int] | None,
+) -> list[_Read]:
+    """One serving statement per chunk of areas, in the dialect's own form, with its arguments;
+    `units` and `periods` are None for statements without those conditions."""
+    given = None if units is None else list(units)
+    wanted = None if periods is None else [int(p) for p in periods]
+    reads: list[_Read] = []
+    for chunk in _chunks(areas):
+        if postgres:
+            reads.append(
+                (statement.postgres, [*fixed, *(x for x in (given, chunk, wanted) if x is not None)])
+            )
+        else:
+            sql = statement.sqlite.format(
+                units=_marks(len(given or ())), areas=_marks(len(chunk)), periods=_marks(len(wanted or ()))
+            )
+            reads.append((sql, [*fixed, *(given or ()), *chunk, *(wanted or ())]))
+    return reads
+
+
+def _published_reads(
+    postgres: bool,
+    release_id: str,
+    geography: str,
+    areas: Sequence[str],
+    time_units: Sequence[str],
+    periods: Sequence[int] | None,
+) -> list[_Read]:
+    """Published rows of the areas' time units: at these periods, or (None) at every period."""
+    statement = _PUBLISHED_SERIES if periods is None else _PUBLISHED
+    return _reads(statement, postgres, [release_id, geography], time_units, areas, periods)
 
 
 class ReleaseRepository:
@@ -165,7 +213,9 @@ class ReleaseRepository:
         self, release_id: str, geography: str, area_codes: Sequence[str], months: Sequence[int]
     ) -> Sequence[tuple[str, int, bytes]]:
         """Encoded cube rows for the given areas and months (absent rows are zeros)."""
-        return await self._by_areas(_CUBE, [release_id, geography], area_codes, months)
+        return await self._run(
+            lambda pg: _reads(_CUBE, pg, [release_id, geography], None, area_codes, months)
+        )
 
     async def published_rows(
         self,
@@ -173,41 +223,32 @@ class ReleaseRepository:
         geography: str,
         area_codes: Sequence[str],
         time_units: Sequence[str],
-        periods: Sequence[int],
+        periods: Sequence[int] | None,
     ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
         """Published atom rows (time unit, area, period, values, exact flags) of the time units'
-        bundles, in one statement."""
-        return await self._by_areas(_PUBLISHED, [release_id, geography], area_codes, periods, time_units)
+        bundles, in one statement: at the given periods, or (None) at every period."""
+        return await self._run(
+            lambda pg: _published_reads(pg, release_id, geography, area_codes, time_units, periods)
+        )
 
-    async def _by_areas(
-        self,
-        statement: _Statement,
-        fixed: list[Any],
-        areas: Sequence[str],
-        months: Sequence[int],
-        units: Sequence[str] | None = None,
-    ) -> list[Any]:
-        """One serving statement, by the driver itself, on the session's connection (same transaction)."""
+    async def _run(self, reads: Callable[[bool], list[_Read]]) -> list[Any]:
+        """Serving statements (`reads` for PostgreSQL or not), by the driver itself, on the session's
+        connection (same transaction)."""
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        wanted = [int(m) for m in months]
+        postgres = connection.dialect.name == "postgresql"
         found: list[Any] = []
-        for chunk in _chunks(areas):
-            if connection.dialect.name == "postgresql":
-                lists = [chunk, wanted] if units is None else [list(units), chunk, wanted]
+        for sql, args in reads(postgres):
+            if postgres:
                 try:
-                    rows = await driver.fetch(statement.postgres, *fixed, *lists)
+                    rows = await driver.fetch(sql, *args)
                 except CONNECTION_LOST as exc:
                     await connection_lost(connection.engine.pool, raw, exc)
                     await connection.invalidate(exc)
-                    raise DBAPIError(statement.postgres, None, exc, connection_invalidated=True) from exc
+                    raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
             else:
-                given = list(units or ())
-                sql = statement.sqlite.format(
-                    units=_marks(len(given)), areas=_marks(len(chunk)), periods=_marks(len(wanted))
-                )
-                rows = await driver.execute_fetchall(sql, [*fixed, *given, *chunk, *wanted])
+                rows = await driver.execute_fetchall(sql, args)
             found += [tuple(row) for row in rows]
         return found
 
@@ -221,7 +262,7 @@ class ServingReads(Protocol):
         geography: str,
         area_codes: Sequence[str],
         time_units: Sequence[str],
-        periods: Sequence[int],
+        periods: Sequence[int] | None,
     ) -> list[tuple[str, str, int, bytes, bytes | None]]: ...
 
     def close(self) -> None: ...
@@ -248,10 +289,12 @@ class SqliteServingReads:
     loop for it is cheaper than waiting for a thread. The connection autocommits, so every statement
     sees the newest publication, and is query-only. Where the file cannot be read at once (locked, or
     not there yet), the caller reads through the session instead (ServingReadUnavailable); so do
-    reads of more than MAX_ROWS rows, which would hold the loop (and every other request) longer,
-    where the session's read waits in its thread and can be cut short by the query time limit."""
+    reads of more than MAX_ROWS rows, or of more than MAX_SERIES whole series (a month series is ~60
+    rows, ~110 us), which would hold the loop (and every other request) longer, where the session's
+    read waits in its thread and can be cut short by the query time limit."""
 
     MAX_ROWS = 64
+    MAX_SERIES = 4
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -273,20 +316,18 @@ class SqliteServingReads:
         geography: str,
         area_codes: Sequence[str],
         time_units: Sequence[str],
-        periods: Sequence[int],
+        periods: Sequence[int] | None,
     ) -> list[tuple[str, str, int, bytes, bytes | None]]:
         """As ReleaseRepository.published_rows."""
-        units, wanted = list(time_units), [int(p) for p in periods]
-        if len(units) * len(area_codes) * len(wanted) > self.MAX_ROWS:
-            raise ServingReadUnavailable(f"more than {self.MAX_ROWS} rows: read off the loop")
+        series = len(time_units) * len(area_codes)
+        too_many = series > self.MAX_SERIES if periods is None else series * len(periods) > self.MAX_ROWS
+        if too_many:
+            raise ServingReadUnavailable("too many rows to read on the loop")
         found: list[tuple[str, str, int, bytes, bytes | None]] = []
         try:
             connection = self._connect()
-            for chunk in _chunks(area_codes):
-                sql = _PUBLISHED.sqlite.format(
-                    units=_marks(len(units)), areas=_marks(len(chunk)), periods=_marks(len(wanted))
-                )
-                found += connection.execute(sql, [release_id, geography, *units, *chunk, *wanted]).fetchall()
+            for sql, args in _published_reads(False, release_id, geography, area_codes, time_units, periods):
+                found += connection.execute(sql, args).fetchall()
         except sqlite3.Error as exc:  # the session's read gives the definitive answer, or error
             raise ServingReadUnavailable(str(exc)) from exc
         return found
@@ -312,20 +353,20 @@ class PostgresServingReads:
         geography: str,
         area_codes: Sequence[str],
         time_units: Sequence[str],
-        periods: Sequence[int],
+        periods: Sequence[int] | None,
     ) -> list[tuple[str, str, int, bytes, bytes | None]]:
         """As ReleaseRepository.published_rows."""
-        units, wanted = list(time_units), [int(p) for p in periods]
         found: list[tuple[str, str, int, bytes, bytes | None]] = []
         raw = await self.engine.raw_connection()
         try:
             driver: Any = raw.driver_connection
-            for chunk in _chunks(area_codes):
-                rows = await driver.fetch(_PUBLISHED.postgres, release_id, geography, units, chunk, wanted)
+            for sql, args in _published_reads(True, release_id, geography, area_codes, time_units, periods):
+                try:
+                    rows = await driver.fetch(sql, *args)
+                except CONNECTION_LOST as exc:
+                    await connection_lost(self.engine.pool, raw, exc)
+                    raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
                 found += [tuple(row) for row in rows]
-        except CONNECTION_LOST as exc:
-            await connection_lost(self.engine.pool, raw, exc)
-            raise DBAPIError(_PUBLISHED.postgres, None, exc, connection_invalidated=True) from exc
         finally:
             await greenlet_spawn(raw.close)  # returning it may have to talk to the driver
         return found

@@ -118,10 +118,10 @@ async def test_absent_rows_are_remembered_as_absent(session: AsyncSession) -> No
 async def test_memory_stays_under_the_bound_dropping_the_least_recently_used(session: AsyncSession) -> None:
     release_id, areas, months = await month_rows(session)
     repository = ReleaseRepository(session)
-    one = PublishedRows(64 * 1024 * 1024)
+    one = PublishedRows(64 * 1024 * 1024, read_ahead_areas=0)
     await one.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months[:1])])
     size = one.nbytes  # one row
-    rows = PublishedRows(size * 4)
+    rows = PublishedRows(size * 4, read_ahead_areas=0)
     await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months)])  # 3 rows
     await rows.read(
         repository, release_id, "vn-2025-01", [Wanted("month", areas[1:2], months)]
@@ -133,7 +133,7 @@ async def test_memory_stays_under_the_bound_dropping_the_least_recently_used(ses
     assert rows.misses == misses
     await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months)])  # was dropped
     assert rows.misses == misses + 1
-    nothing = PublishedRows(0)
+    nothing = PublishedRows(0)  # with read-ahead: nothing kept either
     await nothing.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months)])
     assert len(nothing) == 0
     assert nothing.nbytes == 0
@@ -260,3 +260,32 @@ async def test_large_reads_leave_the_loop_for_the_session(session: AsyncSession,
         assert small.keys() <= large.keys()
     finally:
         direct.close()
+
+
+async def test_the_series_of_one_or_two_areas_is_read_ahead(session: AsyncSession) -> None:
+    release_id, areas, months = await month_rows(session)
+    quarter_end = next(m for m in months if TimeGrain.QUARTER.ends_unit(m))
+    repository = CountingRepository(session)
+    rows = PublishedRows(64 * 1024 * 1024)
+    first = await rows.read(repository, release_id, "vn-2025-01", [Wanted("month", areas[:1], months[:1])])
+    assert repository.calls == 1
+    assert len(first) == 1
+    assert len(rows) > 12  # the area's whole month series, kept encoded until asked for
+    later = [Wanted("month", areas[:1], months), Wanted("quarter", areas[:1], [quarter_end])]
+    found = await rows.read(repository, release_id, "vn-2025-01", later)
+    assert repository.calls == 2  # the months were held; the quarter series was not
+    again = await rows.read(repository, release_id, "vn-2025-01", later)
+    assert repository.calls == 2
+    alone = await PublishedRows(0).read(ReleaseRepository(session), release_id, "vn-2025-01", later)
+    for result in (found, again):
+        assert result.keys() == alone.keys()
+        assert all(np.array_equal(result[key].values, alone[key].values) for key in alone)
+        assert all(
+            (result[key].exact is None and alone[key].exact is None)
+            or np.array_equal(result[key].exact, alone[key].exact)  # type: ignore[arg-type]
+            for key in alone
+        )
+    wide = PublishedRows(64 * 1024 * 1024)
+    await wide.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months[:1])])
+    assert repository.calls == 3
+    assert len(wide) == 3  # three areas: the rows asked for, not their series
