@@ -124,7 +124,7 @@ class PublishedRows:
         if not missing:
             return found
         areas_lacking = list(dict.fromkeys(a for w in missing for a in w.areas))
-        ahead = len(areas_lacking) <= self.read_ahead_areas
+        ahead = self.max_bytes > 0 and len(areas_lacking) <= self.read_ahead_areas  # what could it keep?
         read = await self._fetch(
             releases,
             release_id,

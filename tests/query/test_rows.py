@@ -142,10 +142,14 @@ async def test_memory_stays_under_the_bound_dropping_the_least_recently_used(ses
 class CountingRepository(ReleaseRepository):
     """The real repository, counting the statements it is asked for."""
 
-    calls = 0
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self.calls = 0
+        self.periods: list[object] = []  # of each call: None for whole series
 
     async def published_rows(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
+        self.periods.append(args[4])
         return await super().published_rows(*args, **kwargs)
 
 
@@ -285,6 +289,10 @@ async def test_the_series_of_one_or_two_areas_is_read_ahead(session: AsyncSessio
             or np.array_equal(result[key].exact, alone[key].exact)  # type: ignore[arg-type]
             for key in alone
         )
+    assert repository.periods[0] is None  # the first read was of the whole series
+    keeping_none = CountingRepository(session)
+    assert len(await PublishedRows(0).read(keeping_none, release_id, "vn-2025-01", later)) == len(alone)
+    assert keeping_none.periods[0] is not None  # nothing could be kept: no read ahead
     wide = PublishedRows(64 * 1024 * 1024)
     await wide.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months[:1])])
     assert repository.calls == 3
