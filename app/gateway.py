@@ -370,7 +370,7 @@ class Gateway:
                     chunks.clear()
                 await send(message)
                 if kept is not None and not message.get("more_body", False):
-                    await self.store.put(key, CachedResponse(200, tuple(kept), b"".join(chunks)))
+                    await self.store.put(key, CachedResponse(200, kept, b"".join(chunks)))
                 return
             await send(message)
 

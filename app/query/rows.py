@@ -51,6 +51,10 @@ _Encoded = tuple[bytes, bytes | None]  # a row read ahead, as stored: decoded wh
 READ_AHEAD_AREAS: Final = 2  # a request for one or two areas reads their whole series (see read)
 
 
+def _decode(values: bytes, exact: bytes | None) -> Row:
+    return Row(decode_values(values), decode_exact(exact))
+
+
 def _nbytes(part: NDArray[Any] | bytes | None) -> int:
     if part is None:
         return 0
@@ -139,9 +143,9 @@ class PublishedRows:
             at = (unit, area, period)
             key = (release_id, geography, unit, area, period)
             if at in asked:
-                row = Row(decode_values(values), decode_exact(exact))
-                self._keep(key, (row.values, row.exact))
-                found[at] = row
+                if at not in found:  # else held already, and returned above
+                    row = found[at] = _decode(values, exact)
+                    self._keep(key, (row.values, row.exact))
             elif ahead and (unit, area) in series and key not in rows:
                 self._keep(key, (values, exact))  # kept encoded until it is asked for
             # else: read by the union for another time unit, not asked for: not kept
@@ -152,7 +156,7 @@ class PublishedRows:
     def _decoded(self, key: RowKey, held: _Held | _Encoded) -> _Held:
         """A held row's arrays, decoding (and keeping decoded) one read ahead."""
         if isinstance(held[0], bytes):
-            row = Row(decode_values(held[0]), decode_exact(held[1]))
+            row = _decode(held[0], held[1])
             self._keep(key, (row.values, row.exact))
             return row.values, row.exact
         return held

@@ -182,12 +182,9 @@ def _breakdown_cells(
     return groups
 
 
-def count_cells(indicator: Indicator, query: ObservationQuery, groups: Sequence[_Group] | None = None) -> int:
-    """Observations a query asks for: the one cost model of REST's cell cap and GraphQL's query cost.
-    `groups`: the query's breakdown cells, when they are already worked out."""
-    return (
-        len(query.areas) * len(query.periods) * len(_groups(indicator, query) if groups is None else groups)
-    )
+def count_cells(indicator: Indicator, query: ObservationQuery) -> int:
+    """Observations a query asks for: the one cost model of REST's cell cap and GraphQL's query cost."""
+    return len(query.areas) * len(query.periods) * len(_groups(indicator, query))
 
 
 class _AreaCounts:
@@ -325,7 +322,7 @@ class QueryService:
         if release.kind == "census":
             return await self._census(release, indicator, query, tier)
         groups = _groups(indicator, query)
-        cells = count_cells(indicator, query, groups)
+        cells = count_cells(indicator, query)
         if cells > self.max_cells:
             raise Unprocessable(
                 f"the request asks for {cells} cells; the limit is {self.max_cells}: split it, or use the bulk download",

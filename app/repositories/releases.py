@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlmodel import SQLModel, col, select
 
@@ -102,6 +103,18 @@ def _published_reads(
     """Published rows of the areas' time units: at these periods, or (None) at every period."""
     statement = _PUBLISHED_SERIES if periods is None else _PUBLISHED
     return _reads(statement, postgres, [release_id, geography], time_units, areas, periods)
+
+
+async def _asyncpg_rows(pool: Pool, raw: PoolProxiedConnection, sql: str, args: list[Any]) -> list[Any]:
+    """One serving statement by asyncpg on a pooled connection. A connection found dropped is
+    reported as SQLAlchemy reports its own (app.db.connection_lost, then a DBAPIError marked
+    invalidated), so app.db.read_retrying reads again on a fresh one."""
+    driver: Any = raw.driver_connection
+    try:
+        return [tuple(row) for row in await driver.fetch(sql, *args)]
+    except CONNECTION_LOST as exc:
+        await connection_lost(pool, raw, exc)
+        raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
 
 
 class ReleaseRepository:
@@ -236,20 +249,18 @@ class ReleaseRepository:
         connection (same transaction)."""
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
         postgres = connection.dialect.name == "postgresql"
         found: list[Any] = []
         for sql, args in reads(postgres):
             if postgres:
                 try:
-                    rows = await driver.fetch(sql, *args)
-                except CONNECTION_LOST as exc:
-                    await connection_lost(connection.engine.pool, raw, exc)
-                    await connection.invalidate(exc)
-                    raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
+                    found += await _asyncpg_rows(connection.engine.pool, raw, sql, args)
+                except DBAPIError as exc:
+                    await connection.invalidate(exc.orig)  # the session's connection goes with it
+                    raise
             else:
-                rows = await driver.execute_fetchall(sql, args)
-            found += [tuple(row) for row in rows]
+                driver: Any = raw.driver_connection
+                found += [tuple(row) for row in await driver.execute_fetchall(sql, args)]
         return found
 
 
@@ -359,14 +370,8 @@ class PostgresServingReads:
         found: list[tuple[str, str, int, bytes, bytes | None]] = []
         raw = await self.engine.raw_connection()
         try:
-            driver: Any = raw.driver_connection
             for sql, args in _published_reads(True, release_id, geography, area_codes, time_units, periods):
-                try:
-                    rows = await driver.fetch(sql, *args)
-                except CONNECTION_LOST as exc:
-                    await connection_lost(self.engine.pool, raw, exc)
-                    raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
-                found += [tuple(row) for row in rows]
+                found += await _asyncpg_rows(self.engine.pool, raw, sql, args)
         finally:
             await greenlet_spawn(raw.close)  # returning it may have to talk to the driver
         return found
