@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.cube import AGES, AXIS_SIZES, MAX_AGE, MEASURES, Axis, Layout, decode_row, month_label
 from app.errors import InvalidParameter, UnknownArea, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
-from app.privacy.cellkey import bundles
+from app.privacy.cellkey import Bundle, bundles
 from app.privacy.lattice import ATOM_SETS, AtomSet, TimeGrain
 from app.privacy.released import CENSUS_METHOD, INTERNAL_METHOD, Computed, ReleasedResult, release_result
 from app.query.indicators import FORMULAS, FloatArray, Slice, Value, ages
 from app.query.periods import Period
 from app.query.plan import Need, choose, needs
-from app.query.rows import PublishedRows, Wanted
+from app.query.rows import PublishedRows, Row, Wanted
 from app.reference import Snapshot
 from app.repositories.releases import ReleaseRepository
 from auth.principal import Tier
@@ -100,6 +100,7 @@ SPARSE_SHARE: Final = 0.5
 SPARSE_MIN_CELLS: Final = 10
 
 Key = tuple[str, str, int]  # measure, area, month
+ValueKind = Literal["stock", "average", "flow"]
 Bands = dict[tuple[str, str], dict[Axis, tuple[int, ...]]]  # (measure, area) -> band starts per axis
 
 
@@ -187,54 +188,118 @@ def count_cells(indicator: Indicator, query: ObservationQuery) -> int:
     return len(query.areas) * len(query.periods) * len(_groups(indicator, query))
 
 
-class _AreaCounts:
-    """The Counts view of one area and one period over fetched cells, noting whether all were exact."""
+class _Cells:
+    """Counts as a query read them, per (measure, area, month). A value of a period combines months
+    (a flow adds them, an average weighs them) before its counts are expanded onto the measure's
+    axes: expansion is linear, so that is the expansion of each month, added up, at a fraction of
+    the work. This holds the cube's full arrays (the internal tier, exact); see _PublishedCells."""
+
+    def __init__(self, arrays: dict[Key, FloatArray]) -> None:
+        self.arrays = arrays
+        self._values: dict[tuple[str, str, ValueKind, Period], tuple[FloatArray, bool]] = {}
+
+    def months(self, measure: str, area: str, months: Sequence[int]) -> tuple[FloatArray, bool]:
+        """The counts of each month as stored, stacked (zeros where none are), and whether all are
+        exact."""
+        zeros = np.zeros(MEASURES[measure].shape)
+        stacked = np.array([self.arrays.get((measure, area, month), zeros) for month in months])
+        return stacked, True
+
+    def expand(self, measure: str, area: str, stored: FloatArray) -> FloatArray:
+        """Combined stored counts onto the measure's full axes."""
+        return stored
+
+    def value(self, measure: str, area: str, kind: ValueKind, period: Period) -> tuple[FloatArray, bool]:
+        """A period's stock (at its end), average (trapezoid over month-end stocks) or flow (summed
+        over its months), and whether it is exact; worked out once per query, since the breakdown
+        cells of an area all read the same."""
+        key = (measure, area, kind, period)
+        found = self._values.get(key)
+        if found is None:
+            # Counts are whole numbers, so these sums are exact in any order.
+            if kind == "stock":
+                stacked, exact = self.months(measure, area, [period.last_month])
+                stored = stacked[0]
+            elif kind == "average":
+                stacked, exact = self.months(measure, area, [period.first_month - 1, *period.months])
+                ends = (stacked[0] + stacked[-1]) / 2
+                stored = (stacked[1:-1].sum(axis=0) + ends) / (len(stacked) - 1)
+            else:
+                stacked, exact = self.months(measure, area, period.months)
+                stored = stacked.sum(axis=0)
+            found = self._values[key] = (self.expand(measure, area, stored), exact)
+        return found
+
+
+class _PublishedCells(_Cells):
+    """Published atoms as their rows hold them: each (measure, area) in the atom set the plan picked."""
 
     def __init__(
         self,
-        cells: dict[Key, FloatArray],
-        inexact: set[Key],
-        bands: Bands,
-        area: str,
-        period: Period,
-        urban: FloatArray | None,
-    ):
-        self.cells, self.inexact, self._bands = cells, inexact, bands
+        rows: dict[tuple[str, str, int], Row],
+        chosen: dict[tuple[str, str], AtomSet],
+        layouts: dict[TimeGrain, Bundle],
+    ) -> None:
+        super().__init__({})
+        self.rows, self.chosen, self.layouts = rows, chosen, layouts
+
+    def months(self, measure: str, area: str, months: Sequence[int]) -> tuple[FloatArray, bool]:
+        atoms = self.chosen[(measure, area)]
+        start = self.layouts[atoms.time].offset(atoms.name)
+        stop = start + atoms.size
+        grain, unit, rows = atoms.time, atoms.time.value, self.rows
+        zeros = np.zeros(atoms.size)
+        exact = True
+        parts: list[NDArray[np.int32] | FloatArray] = []
+        for month in months:
+            row = rows.get((unit, area, month))
+            if row is None:
+                # A coarser time unit's counts sit at its last month; absent rows read as zeros, and
+                # are not exact.
+                parts.append(zeros)
+                exact = exact and not grain.ends_unit(month)
+                continue
+            values, exact_values = row
+            parts.append(values[start:stop])
+            if exact and (exact_values is None or not exact_values[start:stop].all()):
+                exact = False
+        return np.array(parts, dtype=np.float64), exact
+
+    def expand(self, measure: str, area: str, stored: FloatArray) -> FloatArray:
+        return expand(self.chosen[(measure, area)], stored)
+
+
+class _AreaCounts:
+    """The Counts view of one area and one period over fetched cells, noting whether all were exact."""
+
+    def __init__(self, cells: _Cells, bands: Bands, area: str, period: Period, urban: FloatArray | None):
+        self.cells, self._bands = cells, bands
         self.area, self.period, self._urban = area, period, urban
         self.years = period.years
         self.exact = True
 
-    def _at(self, measure: str, month: int) -> FloatArray:
-        key = (measure, self.area, month)
-        if key in self.inexact:
-            self.exact = False
-        found = self.cells.get(key)
-        return found if found is not None else np.zeros(MEASURES[measure].shape, dtype=np.float64)
+    def _value(self, measure: str, kind: ValueKind) -> FloatArray:
+        value, exact = self.cells.value(measure, self.area, kind, self.period)
+        self.exact = self.exact and exact
+        return value
 
     def stock(self, measure: str) -> FloatArray:
-        return self._at(measure, self.period.last_month)
+        return self._value(measure, "stock")
 
     def average(self, measure: str) -> FloatArray:
-        months = [self.period.first_month - 1, *self.period.months]
-        values = [self._at(measure, m) for m in months]
-        return (sum(values[1:-1], np.zeros_like(values[0])) + (values[0] + values[-1]) / 2) / (
-            len(values) - 1
-        )
+        return self._value(measure, "average")
 
     def flow(self, measure: str) -> FloatArray:
-        return sum((self._at(measure, m) for m in self.period.months), np.zeros(MEASURES[measure].shape))
+        return self._value(measure, "flow")
 
     def urban_population(self) -> FloatArray:
-        key = ("urban_population", self.area, self.period.last_month)
-        if key in self.inexact:
-            self.exact = False
         return self._urban if self._urban is not None else np.zeros(MEASURES["population"].shape)
 
     def bands(self, measure: str, axis: Axis) -> tuple[int, ...]:
         return self._bands.get((measure, self.area), {}).get(axis, tuple(range(AXIS_SIZES[axis])))
 
 
-def expand(atoms: AtomSet, values: NDArray[np.int32]) -> FloatArray:
+def expand(atoms: AtomSet, values: NDArray[np.int32] | FloatArray) -> FloatArray:
     """Atoms onto the measure's full axes, each band's value at its first single value (so a sum over
     any union of whole bands is the sum of its atoms)."""
     if not atoms.bands:
@@ -341,12 +406,11 @@ class QueryService:
             ranges += [(a, a) for a in range(AGES) if any(g.slice.age[a] for g in groups)]
         wanted = needs(indicator.code, query.periods, ranges, "sex" in query.by or query.sex is not None)
         if tier is Tier.INTERNAL:
-            fetched = await self._true_cells(release, query, wanted)
-            inexact: set[Key] = set()
+            read: _Cells = await self._true_cells(release, query, wanted)
             bands: Bands = {}
             method, ptable = INTERNAL_METHOD, None
         else:
-            fetched, inexact, bands, versions = await self._published_cells(release, query, tier, wanted)
+            read, bands, versions = await self._published_cells(release, query, tier, wanted)
             ptable = versions
             method = _note(release.id, release.note)["disclosure"]["method"]
         urban = await self._urban(release, query, tier, wanted) if indicator.code == "URB" else {}
@@ -356,9 +420,7 @@ class QueryService:
         for area in query.areas:
             for period in query.periods:
                 for group in groups:
-                    counts = _AreaCounts(
-                        fetched, inexact, bands, area, period, urban.get((area, period.last_month))
-                    )
+                    counts = _AreaCounts(read, bands, area, period, urban.get((area, period.last_month)))
                     result: Value = formula(counts, group.slice)
                     computed.append(
                         Computed(
@@ -375,9 +437,7 @@ class QueryService:
             _check_sparsity(computed)
         return release_result(release, indicator, tier, computed, method, ptable)
 
-    async def _true_cells(
-        self, release: Release, query: ObservationQuery, wanted: dict[str, Need]
-    ) -> dict[Key, FloatArray]:
+    async def _true_cells(self, release: Release, query: ObservationQuery, wanted: dict[str, Need]) -> _Cells:
         """The internal tier: true base counts from the cube."""
         months = sorted({m for need in wanted.values() for m in _months_of(need)})
         layout = _layout(release)
@@ -386,7 +446,7 @@ class QueryService:
             row = decode_row(blob)
             for measure in wanted:
                 fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
-        return fetched
+        return _Cells(fetched)
 
     async def _published_cells(
         self,
@@ -395,8 +455,8 @@ class QueryService:
         tier: Tier,
         wanted: dict[str, Need],
         areas: Sequence[str] | None = None,
-    ) -> tuple[dict[Key, FloatArray], set[Key], Bands, str]:
-        """Published atoms of the sets the plan picks, expanded onto the measures' axes.
+    ) -> tuple[_PublishedCells, Bands, str]:
+        """Published atoms of the sets the plan picks.
 
         The set is picked per area, so an area's value never depends on which other areas a request
         lists alongside it."""
@@ -436,26 +496,9 @@ class QueryService:
             query.geography,
             [Wanted(grain.value, list(by_area), months_of[grain]) for grain, by_area in by_grain.items()],
         )
-        fetched: dict[Key, FloatArray] = {}
-        inexact: set[Key] = set()
-        for grain, by_area in by_grain.items():
-            bundle, months = layouts[grain], months_of[grain]
-            for area, reads in by_area.items():
-                for month in months:
-                    row = rows.get((grain.value, area, month))
-                    for measure, atoms in reads:
-                        if row is None:  # absent rows read as zeros, and are not exact
-                            inexact.add((measure, area, month))
-                            continue
-                        start = bundle.offset(atoms.name)
-                        fetched[(measure, area, month)] = expand(
-                            atoms, row.values[start : start + atoms.size]
-                        )
-                        if row.exact is None or not row.exact[start : start + atoms.size].all():
-                            inexact.add((measure, area, month))
         bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
-        return fetched, inexact, bands, ", ".join(versions)
+        return _PublishedCells(rows, chosen, layouts), bands, ", ".join(versions)
 
     async def _check_areas(self, release: Release, query: ObservationQuery) -> None:
         note = _note(release.id, release.note)
@@ -549,13 +592,12 @@ class QueryService:
             if tier is Tier.INTERNAL:
                 cells = await self._true_cells(release, replace(query, areas=tuple(urban)), wanted)
             else:
-                cells, _, _, _ = await self._published_cells(release, query, tier, wanted, urban)
+                cells, _, _ = await self._published_cells(release, query, tier, wanted, urban)
             for month in sorted({p.last_month for p in query.periods}):
                 total = np.zeros(MEASURES["population"].shape)
                 for commune in urban:
-                    found = cells.get(("population", commune, month))
-                    if found is not None:
-                        total += found
+                    stacked, _ = cells.months("population", commune, [month])
+                    total += cells.expand("population", commune, stacked[0])
                 result[(code, month)] = total
         return result
 
@@ -565,7 +607,7 @@ def _months_of(need: Need) -> set[int]:
 
 
 @lru_cache(maxsize=64)
-def _bundles(release_id: str, names: tuple[str, ...]) -> dict[TimeGrain, Any]:
+def _bundles(release_id: str, names: tuple[str, ...]) -> dict[TimeGrain, Bundle]:
     """The release's storage layout, from the atom sets its note lists (in build order)."""
     return bundles([ATOM_SETS[n] for n in names])
 

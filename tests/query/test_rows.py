@@ -93,9 +93,9 @@ async def test_rows_are_read_once_and_equal_the_stored_ones(session: AsyncSessio
     stored = await repository.published_rows(release_id, "vn-2025-01", areas, ["month"], months)
     assert len(stored) == 9
     for _, area, month, values, _ in stored:
-        assert np.array_equal(first[("month", area, month)].values, decode_values(values))
+        assert np.array_equal(first[("month", area, month)][0], decode_values(values))
     with pytest.raises(ValueError, match="read-only"):
-        first[("month", "24", months[0])].values[0] = 0  # a held row cannot be changed by a caller
+        first[("month", "24", months[0])][0][0] = 0  # a held row cannot be changed by a caller
     gc.collect()  # held rows are plain tuples of arrays, which a full collection need not follow
     assert not any(gc.is_tracked(held) for held in rows._rows.values())
 
@@ -169,7 +169,7 @@ async def test_rows_of_several_time_units_are_read_in_one_statement(session: Asy
     ]
     alone = {**each[0], **each[1]}
     assert found.keys() == alone.keys()
-    assert all(np.array_equal(found[key].values, alone[key].values) for key in found)
+    assert all(np.array_equal(found[key][0], alone[key][0]) for key in found)
     assert await rows.read(repository, release_id, "vn-2025-01", wanted) == found
     assert repository.calls == 1
 
@@ -201,7 +201,7 @@ async def test_direct_reads_equal_the_sessions_and_leave_it_unused(
             ReleaseRepository(session), release_id, "vn-2025-01", [Wanted("month", areas, months)]
         )
         assert found.keys() == alone.keys()
-        assert all(np.array_equal(found[key].values, alone[key].values) for key in found)
+        assert all(np.array_equal(found[key][0], alone[key][0]) for key in found)
         snapshot = await read_snapshot(session)
         for tier in (Tier.PUBLIC, Tier.DEPARTMENT):
             assert await answers(QueryService(session, 10_000, snapshot, PublishedRows(0, direct)), tier) == (
@@ -283,10 +283,10 @@ async def test_the_series_of_one_or_two_areas_is_read_ahead(session: AsyncSessio
     alone = await PublishedRows(0).read(ReleaseRepository(session), release_id, "vn-2025-01", later)
     for result in (found, again):
         assert result.keys() == alone.keys()
-        assert all(np.array_equal(result[key].values, alone[key].values) for key in alone)
+        assert all(np.array_equal(result[key][0], alone[key][0]) for key in alone)
         assert all(
-            (result[key].exact is None and alone[key].exact is None)
-            or np.array_equal(result[key].exact, alone[key].exact)  # type: ignore[arg-type]
+            (result[key][1] is None and alone[key][1] is None)
+            or np.array_equal(result[key][1], alone[key][1])  # type: ignore[arg-type]
             for key in alone
         )
     assert repository.periods[0] is None  # the first read was of the whole series
