@@ -57,7 +57,7 @@ class Query:
         code: Annotated[str, strawberry.argument(description="GSO code of the area, e.g. 24")],
     ) -> Area | None:
         ctx = info.context
-        return Area(model=await ctx.store(partial(ctx.geography.require_area, geography, code)))
+        return Area.of(await ctx.store(partial(ctx.geography.require_area, geography, code)))
 
     @strawberry.field(
         description="Areas of one geography version, filtered and paged by code (Relay connection)"
@@ -86,7 +86,7 @@ class Query:
                 size,
             )
         )
-        edges = [AreaEdge(cursor=encode_cursor(a.code), node=Area(model=a)) for a in page.items]
+        edges = [AreaEdge(cursor=encode_cursor(a.code), node=Area.of(a)) for a in page.items]
         return AreaConnection(
             edges=edges,
             page_info=PageInfo(

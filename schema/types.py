@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import Enum
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Final
 
 import strawberry
 from strawberry.scalars import JSON
@@ -248,7 +248,7 @@ class LinkedArea:
 
     @strawberry.field(description="The linked area; null when the crosswalk names a code its code list lacks")
     def area(self) -> Area | None:
-        return Area(model=self.model) if self.model else None
+        return Area.of(self.model) if self.model else None
 
     @classmethod
     def of(cls, link: LinkedAreaModel) -> LinkedArea:
@@ -264,64 +264,58 @@ class LinkedArea:
         )
 
 
+_AREA_COPIED: Final = (
+    "geography",
+    "code",
+    "name",
+    "short_name",
+    "name_ascii",
+    "level",
+    "unit_type",
+    "parent_code",
+)
+
+
 @strawberry.type(
     description="An administrative unit (province, district or commune) of one geography version"
 )
 class Area:
+    # Plain fields, copied from the model: a field with a resolver of its own costs Strawberry's
+    # argument and info handling on every area of a list, a plain one an attribute read.
+    geography: str = strawberry.field(description="Geography version id")
+    code: str = strawberry.field(description="GSO code")
+    name: str = strawberry.field(description="Full Vietnamese name, e.g. Tỉnh Bắc Giang")
+    short_name: str = strawberry.field(description="Name without the unit type, e.g. Bắc Giang")
+    name_ascii: str = strawberry.field(description="Lower-case ASCII name, accents folded")
+    level: str = strawberry.field(description="province, district or commune")
+    unit_type: str = strawberry.field(description="Vietnamese unit type, e.g. tỉnh, xã, phường")
+    parent_code: str | None = strawberry.field(description="Code of the parent area; null for provinces")
+    urban: bool | None = strawberry.field(
+        description="Communes: phường and thị trấn are urban (GSO); null above commune level"
+    )
     model: strawberry.Private[AreaModel]
 
-    @strawberry.field(description="Geography version id")
-    def geography(self) -> str:
-        return self.model.geography
-
-    @strawberry.field(description="GSO code")
-    def code(self) -> str:
-        return self.model.code
-
-    @strawberry.field(description="Full Vietnamese name, e.g. Tỉnh Bắc Giang")
-    def name(self) -> str:
-        return self.model.name
-
-    @strawberry.field(description="Name without the unit type, e.g. Bắc Giang")
-    def short_name(self) -> str:
-        return self.model.short_name
-
-    @strawberry.field(description="Lower-case ASCII name, accents folded")
-    def name_ascii(self) -> str:
-        return self.model.name_ascii
-
-    @strawberry.field(description="province, district or commune")
-    def level(self) -> str:
-        return self.model.level
-
-    @strawberry.field(description="Vietnamese unit type, e.g. tỉnh, xã, phường")
-    def unit_type(self) -> str:
-        return self.model.unit_type
+    @classmethod
+    def of(cls, model: AreaModel) -> Area:
+        copied = {name: getattr(model, name) for name in _AREA_COPIED}
+        return cls(**copied, urban=model.urban if model.level == "commune" else None, model=model)
 
     @strawberry.field(description="Unit type in the request's language")
     def unit_type_label(self, info: Info) -> str:
         unit = self.model.unit_type
         return unit if info.context.lang == "vi" else UNIT_TYPE_EN.get(unit, unit)
 
-    @strawberry.field(description="Code of the parent area; null for provinces")
-    def parent_code(self) -> str | None:
-        return self.model.parent_code
-
-    @strawberry.field(description="Communes: phường and thị trấn are urban (GSO); null above commune level")
-    def urban(self) -> bool | None:
-        return self.model.urban if self.model.level == "commune" else None
-
     @strawberry.field(description="The parent area; null for provinces")
     async def parent(self, info: Info) -> Area | None:
         if not self.model.parent_code:
             return None
         found = await info.context.loaders.area.load((self.model.geography, self.model.parent_code))
-        return Area(model=found) if found else None
+        return Area.of(found) if found else None
 
     @strawberry.field(description="The areas one level down, ordered by code")
     async def children(self, info: Info) -> list[Area]:
         found = await info.context.loaders.children.load((self.model.geography, self.model.code))
-        return [Area(model=a) for a in found]
+        return [Area.of(a) for a in found]
 
     @strawberry.field(description="Where the area went in newer geography versions (GSO's crosswalk)")
     async def successors(self, info: Info) -> list[LinkedArea]:
