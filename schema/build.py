@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import strawberry
@@ -29,8 +29,11 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import DomainError
 from app.settings import Settings
@@ -119,6 +122,19 @@ def _root_fields(
     return fields
 
 
+class RememberedNames(NameConverter):
+    """Strawberry names each argument of a field every time the field runs (332 times for the
+    communes of a mobile screen); the names are few, so each is converted once."""
+
+    def apply_naming_config(self, name: str) -> str:
+        return _camel_case(name) if self.auto_camel_case else name
+
+
+@lru_cache(maxsize=4096)
+def _camel_case(name: str) -> str:
+    return to_camel_case(name)
+
+
 class PortalSchema(strawberry.Schema):
     async def execute(
         self,
@@ -170,7 +186,9 @@ def build_schema(settings: Settings = EXPORT_SETTINGS) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=settings.graphql_cache_size),
         QueryCost,
     ]
-    return PortalSchema(query=Query, extensions=extensions)
+    return PortalSchema(
+        query=Query, extensions=extensions, config=StrawberryConfig(name_converter=RememberedNames())
+    )
 
 
 def sdl() -> str:

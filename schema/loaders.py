@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from schema.context import PortalContext
 
 AreaKey = tuple[str, str]  # geography, code
+ObservationsKey = tuple[DataRequest, str]  # the question without its area, and the area's code
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class Loaders:
         self._context = context
         self.area = DataLoader[AreaKey, Area | None](self._areas)
         self.children = DataLoader[AreaKey, list[Area]](self._children)
-        # Keyed by (request for one area): sibling areas asking the same question become one service call.
-        self.observations = DataLoader[DataRequest, AreaObservations | BaseException](self._observations)
+        # Sibling areas asking the same question become one service call.
+        self.observations = DataLoader[ObservationsKey, AreaObservations | BaseException](self._observations)
 
     async def _areas(self, keys: list[AreaKey]) -> Sequence[Area | None]:
         found: dict[AreaKey, Area] = {}
@@ -51,12 +52,11 @@ class Loaders:
             found.update({(geography, code): areas for code, areas in children.items()})
         return [found.get(key, []) for key in keys]
 
-    async def _observations(self, keys: list[DataRequest]) -> Sequence[AreaObservations | BaseException]:
+    async def _observations(self, keys: list[ObservationsKey]) -> Sequence[AreaObservations | BaseException]:
         groups: dict[DataRequest, list[str]] = defaultdict(list)
-        for key in keys:
-            assert key.area is not None
-            groups[replace(key, area=None)].append(key.area)
-        answers: dict[DataRequest, AreaObservations | BaseException] = {}
+        for shared, area in keys:
+            groups[shared].append(area)
+        answers: dict[ObservationsKey, AreaObservations | BaseException] = {}
         for shared, areas in groups.items():
             try:
                 query = await self._context.store(
@@ -68,13 +68,13 @@ class Loaders:
                 )
             except Exception as exc:  # each field of the batch reports the error itself
                 for area in areas:
-                    answers[replace(shared, area=area)] = exc
+                    answers[(shared, area)] = exc
                 continue
             per_area: dict[str, list[ReleasedObservation]] = defaultdict(list)
             for observation in result.observations:
                 per_area[observation.area].append(observation)
             for area in areas:
-                answers[replace(shared, area=area)] = AreaObservations(result, per_area[area])
+                answers[(shared, area)] = AreaObservations(result, per_area[area])
         return [answers[key] for key in keys]
 
 

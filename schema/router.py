@@ -1,5 +1,5 @@
-"""`/graphql`: Strawberry's FastAPI router with persisted queries, ETags and 304s, cached answers and a
-per-request timeout."""
+"""`/graphql`: Strawberry's FastAPI router with persisted queries, ETags and 304s, cached answers (of
+GETs, persisted queries and POSTed texts alike) and a per-request timeout."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ def _matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
     return header.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in header.split(",")}
+
+
+def _no_cache(header: str | None) -> bool:
+    """Whether the request's Cache-Control asks for an answer worked out afresh (RFC 9111, 5.2.1.4)."""
+    return header is not None and "no-cache" in {d.strip().lower() for d in header.split(",")}
 
 
 class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
@@ -112,23 +117,23 @@ class PortalGraphQLRouter(GraphQLRouter[PortalContext, None]):
             )
         key = None
         # Every internal access is audited, so internal answers never come from a cache (as in REST).
-        if (
-            (request_adapter.method == "GET" or persisted)
-            and request_data.query
-            and context.principal.tier is not Tier.INTERNAL
-        ):
+        if request_data.query and context.principal.tier is not Tier.INTERNAL:
             key = self._key(context, request_data)
         if key is not None:
-            etag = f'"{key}"'
-            sub_response.headers["ETag"] = etag
-            sub_response.headers["Cache-Control"] = (
-                f"{'public' if context.principal.tier is Tier.PUBLIC else 'private'}, max-age={MAX_AGE_S}"
-            )
-            sub_response.headers["Vary"] = VARY
-            if _matches(request.headers.get("if-none-match"), etag):
-                sub_response.status_code = 304
-                return ExecutionResult(data=None, errors=None)
-            cached = await store.get(key)
+            # GETs and persisted queries are HTTP-cacheable; a POSTed text is answered from the store
+            # alone (apps' GraphQL clients POST by default, and a screen's query is the same for
+            # every user of the app).
+            if request_adapter.method == "GET" or persisted:
+                etag = f'"{key}"'
+                sub_response.headers["ETag"] = etag
+                sub_response.headers["Cache-Control"] = (
+                    f"{'public' if context.principal.tier is Tier.PUBLIC else 'private'}, max-age={MAX_AGE_S}"
+                )
+                sub_response.headers["Vary"] = VARY
+                if _matches(request.headers.get("if-none-match"), etag):
+                    sub_response.status_code = 304
+                    return ExecutionResult(data=None, errors=None)
+            cached = None if _no_cache(request.headers.get("cache-control")) else await store.get(key)
             if cached is not None:
                 return ExecutionResult(data=orjson.loads(cached.body), errors=None)
         try:

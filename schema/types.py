@@ -343,10 +343,8 @@ class Area:
         by: ByArg = None,
         release: ReleaseArg = None,
     ) -> ObservationResult:
-        request = data_request(
-            indicator, self.model.geography, [self.model.code], periods, sex, age, by, release
-        )
-        answer = await info.context.loaders.observations.load(request)
+        shared = data_request(indicator, self.model.geography, None, periods, sex, age, by, release)
+        answer = await info.context.loaders.observations.load((shared, self.model.code))
         if isinstance(answer, BaseException):
             raise answer
         total = len(answer.observations)

@@ -283,10 +283,37 @@ async def test_get_queries_carry_etags_and_answer_304(demo_client: httpx.AsyncCl
     assert again.content == b""
     other_lang = await demo_client.get("/graphql", params={"query": query, "lang": "en"})
     assert other_lang.headers["etag"] != etag
-    # POSTed queries and refused ones are not cached.
+    # POSTed queries carry no ETag (their answers are stored, see below); refused ones are not cached.
     assert "etag" not in (await demo_client.post("/graphql", json={"query": query})).headers
     failing = await demo_client.get("/graphql", params={"query": '{ indicator(code: "NOPE") { code } }'})
     assert "etag" not in failing.headers
+
+
+async def test_posted_queries_are_answered_from_the_store(
+    demo_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executed: list[ObservationQuery] = []
+    observations = QueryService.observations
+
+    async def counted(self: QueryService, query: ObservationQuery, tier: Tier) -> Any:
+        executed.append(query)
+        return await observations(self, query, tier)
+
+    monkeypatch.setattr(QueryService, "observations", counted)
+    query = '{ observations(indicator: "CBR", geography: "vn-2025-07", areas: ["38"], periods: ["2023-Q3"]) { items { value status } } }'
+    first = await demo_client.post("/graphql", json={"query": query})
+    again = await demo_client.post("/graphql", json={"query": query.replace(" ", "\n")})
+    assert again.json() == first.json()
+    assert first.json()["data"]["observations"]["items"][0]["status"] in ("A", "U")
+    assert len(executed) == 1  # the second, spelled otherwise, came from the store
+    assert "etag" not in again.headers  # a POST is not HTTP-cacheable
+    # Cache-Control: no-cache asks for the answer worked out afresh, which is the same.
+    fresh = await demo_client.post("/graphql", json={"query": query}, headers={"Cache-Control": "no-cache"})
+    assert fresh.json() == first.json()
+    assert len(executed) == 2
+    # A GET of the same text shares the stored answer.
+    assert (await demo_client.get("/graphql", params={"query": query})).json() == first.json()
+    assert len(executed) == 2
 
 
 async def test_automatic_persisted_queries(demo_client: httpx.AsyncClient) -> None:
