@@ -96,13 +96,15 @@ class PublishedRows:
         release_id: str,
         geography: str,
         wanted: Sequence[Wanted],
+        series_units: Sequence[str] = (),
     ) -> dict[tuple[str, str, int], Row]:
         """The stored rows asked for, keyed (time unit, area, period); absent ones are left out. Those
         not held here are read in one statement, whatever their time units: directly when this has
         a direct reader, else (or when that cannot read) from `releases`. When they are those of at
-        most `read_ahead_areas` areas, that statement reads the whole series of those areas' time
-        units: a trend, a chart or the next screen asks for the area's other periods next, and
-        they come in the same statement (a month series is ~60 rows of ~200 bytes)."""
+        most `read_ahead_areas` areas, that statement reads those areas' whole series, of the time
+        units asked for and of `series_units` (the release's others): a trend, a chart or the next
+        screen asks for the area's other periods next, or its quarters after its years, and they
+        come in the same statement (a month series is ~60 rows of ~200 bytes)."""
         found: dict[tuple[str, str, int], Row] = {}
         missing: list[Wanted] = []
         rows = self._rows
@@ -131,16 +133,17 @@ class PublishedRows:
             return found
         areas_lacking = list(dict.fromkeys(a for w in missing for a in w.areas))
         ahead = self.max_bytes > 0 and len(areas_lacking) <= self.read_ahead_areas  # what could it keep?
+        units = list(dict.fromkeys([*(w.time_unit for w in missing), *(series_units if ahead else ())]))
         read = await self._fetch(
             releases,
             release_id,
             geography,
             areas_lacking,
-            [w.time_unit for w in missing],
+            units,
             None if ahead else sorted({p for w in missing for p in w.periods}),
         )
         asked = {(w.time_unit, area, period) for w in missing for area in w.areas for period in w.periods}
-        series = {(w.time_unit, area) for w in missing for area in w.areas}
+        series = {(unit, area) for unit in units for area in areas_lacking} if ahead else set()
         for unit, area, period, values, exact in read:
             at = (unit, area, period)
             key = (release_id, geography, unit, area, period)
@@ -148,7 +151,7 @@ class PublishedRows:
                 if at not in found:  # else held already, and returned above
                     row = found[at] = _decode(values, exact)
                     self._keep(key, row)
-            elif ahead and (unit, area) in series and key not in rows:
+            elif (unit, area) in series and key not in rows:
                 self._keep(key, (values, exact))  # kept encoded until it is asked for
             # else: read by the union for another time unit, not asked for: not kept
         for unit, area, period in asked - found.keys():  # not stored: absent

@@ -495,6 +495,7 @@ class QueryService:
             release.id,
             query.geography,
             [Wanted(grain.value, list(by_area), months_of[grain]) for grain, by_area in by_grain.items()],
+            [grain.value for grain in layouts],
         )
         bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})

@@ -301,11 +301,12 @@ class SqliteServingReads:
     sees the newest publication, and is query-only. Where the file cannot be read at once (locked, or
     not there yet), the caller reads through the session instead (ServingReadUnavailable); so do
     reads of more than MAX_ROWS rows, or of more than MAX_SERIES whole series (a month series is ~60
-    rows, ~110 us), which would hold the loop (and every other request) longer, where the session's
+    rows, ~110 us; an area's three time units ~80), which would hold the loop (and every other
+    request) longer, where the session's
     read waits in its thread and can be cut short by the query time limit."""
 
     MAX_ROWS = 64
-    MAX_SERIES = 4
+    MAX_SERIES = 6  # two areas' month, quarter and year series
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -297,3 +297,24 @@ async def test_the_series_of_one_or_two_areas_is_read_ahead(session: AsyncSessio
     await wide.read(repository, release_id, "vn-2025-01", [Wanted("month", areas, months[:1])])
     assert repository.calls == 3
     assert len(wide) == 3  # three areas: the rows asked for, not their series
+
+
+async def test_the_release_s_other_time_units_are_read_ahead_with_the_series(session: AsyncSession) -> None:
+    release_id, areas, months = await month_rows(session)
+    quarter_end = next(m for m in months if TimeGrain.QUARTER.ends_unit(m))
+    repository = CountingRepository(session)
+    rows = PublishedRows(64 * 1024 * 1024)
+    months_only = [Wanted("month", areas[:1], months[:1])]
+    await rows.read(repository, release_id, "vn-2025-01", months_only, series_units=["month", "quarter"])
+    assert repository.calls == 1
+    quarters = [Wanted("quarter", areas[:1], [quarter_end])]
+    found = await rows.read(repository, release_id, "vn-2025-01", quarters, series_units=["month", "quarter"])
+    assert repository.calls == 1  # the quarter series came with the month series
+    alone = await PublishedRows(0).read(ReleaseRepository(session), release_id, "vn-2025-01", quarters)
+    assert found.keys() == alone.keys()
+    assert len(found) == 1
+    assert all(np.array_equal(found[key][0], alone[key][0]) for key in alone)
+    wide = PublishedRows(64 * 1024 * 1024)
+    three = [Wanted("month", areas, months[:1])]
+    await wide.read(repository, release_id, "vn-2025-01", three, series_units=["month", "quarter"])
+    assert len(wide) == 3  # three areas: no series read ahead, of any time unit
