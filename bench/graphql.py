@@ -246,6 +246,40 @@ async def screen_cost(database_url: str) -> dict[str, float]:
     }
 
 
+FLOOR_SDL = """
+type Observation { sex: String, age: String, value: Float, status: String }
+type Result { items: [Observation!]! }
+type Area { code: String!, name: String!, children: [Area!]!
+  observations(indicator: String!, periods: [String!]!, by: [String!]): Result! }
+type Query { area(geography: String!, code: String!): Area }
+"""
+FLOOR_QUERY = SCREEN_PORTAL.replace("[SEX, AGE5]", '["sex", "age5"]')
+
+
+def executor_floor_ms(communes: int, pyramid: int, repeat: int = 20) -> float:
+    """graphql-core alone executing the mobile screen's result shape from plain dictionaries, with
+    its default resolvers (no Strawberry, no query service): what any executed screen costs at least."""
+    from graphql import build_schema, execute, parse
+
+    schema = build_schema(FLOOR_SDL)
+    cell = {"sex": "male", "age": "0-4", "value": 1.5, "status": "A"}
+
+    def observations(cells: int) -> Callable[..., dict[str, Any]]:
+        return lambda _info, **_args: {"items": [cell] * cells}
+
+    child: dict[str, Any] = {"code": "00001", "name": "Xã", "children": [], "observations": observations(1)}
+    province: dict[str, Any] = {"code": PROVINCE, "name": "Tỉnh", "children": [child] * communes}
+    province["observations"] = observations(pyramid)
+    document = parse(FLOOR_QUERY)
+    root = {"area": lambda _info, **_args: province}
+    result = execute(schema, document, root_value=root)
+    assert not result.errors, result.errors  # type: ignore[union-attr]
+    start = time.perf_counter()
+    for _ in range(repeat):
+        execute(schema, document, root_value=root)
+    return (time.perf_counter() - start) / repeat * 1000
+
+
 def row(name: str, portal: dict[str, float], baseline: dict[str, float] | None) -> str:
     cells = [f"{name:<34}", f"{portal['rps']:>9.0f}", f"{portal['p50']:>8.1f}", f"{portal['p99']:>8.1f}"]
     if baseline is None:
@@ -274,6 +308,7 @@ async def main_async(args: argparse.Namespace) -> None:
             f"demo release (scale {args.scale}) published, {exported} cells exported in {time.perf_counter() - started:.0f} s"
         )
         cost = await screen_cost(database_url)
+        pyramid = cost["cells"] - 2 * cost["communes"]
         portal_port, datasette_port = free_port(), free_port()
         portal_cmd = [
             sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
@@ -319,6 +354,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     "p50": measured.p50_ms,
                     "p99": measured.p99_ms,
                 }
+        floor_ms = executor_floor_ms(int(cost["communes"]), int(pyramid))
         with server(datasette_cmd, dict(os.environ), datasette_port, "/-/versions.json"):
             results["datasette communes"] = await load(
                 post(datasette_url, COMMUNES_DATASETTE, FRESH), args.requests, args.concurrency
@@ -349,6 +385,11 @@ async def main_async(args: argparse.Namespace) -> None:
     print(
         f"\nmobile screen: 1 request, {cost['communes']:.0f} communes, {cost['cells']:.0f} cells charged of the "
         f"{10_000} cap, {cost['statements']:.0f} SQL statements, {cost['bytes'] / 1024:.1f} KiB, {cost['ms']:.1f} ms in process"
+    )
+    most = 1000 / floor_ms
+    print(
+        f"graphql-core alone, executing a result of the screen's shape from plain dictionaries: {floor_ms:.1f} ms, "
+        f"at most {most:.0f} requests/s on one core, {most / results['datasette screen']['rps']:.1f}x datasette-graphql's screen"
     )
 
 
