@@ -137,6 +137,16 @@ async def test_rates_carry_numerators_and_reliability_flags(demo_client: httpx.A
         assert item["status"] == ("U" if low else "A")
 
 
+async def test_a_repeated_parameter_counts_with_its_last_value(demo_client: httpx.AsyncClient) -> None:
+    # As FastAPI reads a declared single-valued parameter; escapes decode as anywhere else.
+    repeated = await demo_client.get("/v1/data/POP?area=24&period=2023&period=2024&lang=e%6E")
+    last = await demo_client.get("/v1/data/POP?area=24&period=2024&lang=en")
+    assert repeated.status_code == 200, repeated.text
+    assert [i["period"] for i in repeated.json()["items"]] == ["2024"]
+    assert repeated.json() == last.json()
+    assert repeated.json()["indicator"]["name"] == "Population (end of period)"
+
+
 async def test_pages_follow_next_until_null(demo_client: httpx.AsyncClient) -> None:
     seen, url = [], "/v1/data/POP?parent=24&level=district&period=2024&limit=4"
     while url:
