@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import Enum
 from functools import partial
-from typing import Annotated, Final
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
-from app.api.v1.schemas import UNIT_TYPE_EN
 from app.formats.observations import rounded
 from app.models import Area as AreaModel
 from app.models import Indicator as IndicatorModel
 from app.privacy.released import ReleasedObservation, ReleasedResult
 from app.services.data import DataRequest
-from app.services.geography import GeographySummary
+from app.services.geography import GeographySummary, area_fields, unit_type_label
 from app.services.geography import LinkedArea as LinkedAreaModel
 from app.services.indicators import indicator_fields, official_fields
 from app.services.releases import ReleaseSummary
@@ -264,18 +263,6 @@ class LinkedArea:
         )
 
 
-_AREA_COPIED: Final = (
-    "geography",
-    "code",
-    "name",
-    "short_name",
-    "name_ascii",
-    "level",
-    "unit_type",
-    "parent_code",
-)
-
-
 @strawberry.type(
     description="An administrative unit (province, district or commune) of one geography version"
 )
@@ -297,13 +284,11 @@ class Area:
 
     @classmethod
     def of(cls, model: AreaModel) -> Area:
-        copied = {name: getattr(model, name) for name in _AREA_COPIED}
-        return cls(**copied, urban=model.urban if model.level == "commune" else None, model=model)
+        return cls(**area_fields(model), model=model)
 
     @strawberry.field(description="Unit type in the request's language")
     def unit_type_label(self, info: Info) -> str:
-        unit = self.model.unit_type
-        return unit if info.context.lang == "vi" else UNIT_TYPE_EN.get(unit, unit)
+        return unit_type_label(self.unit_type, info.context.lang)
 
     @strawberry.field(description="The parent area; null for provinces")
     async def parent(self, info: Info) -> Area | None:

@@ -5,12 +5,46 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.errors import InvalidParameter, UnknownArea, UnknownGeography
 from app.models import Area, AreaLink, Geography
 from app.paging import Page
 from app.repositories.geography import AreaFilter, GeographyRepository
 from app.text import fold
+
+UNIT_TYPE_EN = {
+    "tỉnh": "province",
+    "thành phố trung ương": "centrally-run city",
+    "thành phố": "provincial city",
+    "quận": "urban district",
+    "huyện": "rural district",
+    "thị xã": "town",
+    "xã": "commune",
+    "phường": "ward",
+    "thị trấn": "township",
+    "đặc khu": "special zone",
+}
+
+
+def unit_type_label(unit_type: str, lang: str) -> str:
+    """A Vietnamese unit type in `lang`."""
+    return unit_type if lang == "vi" else UNIT_TYPE_EN.get(unit_type, unit_type)
+
+
+def area_fields(area: Area) -> dict[str, Any]:
+    """An area's own attributes as REST and GraphQL both show them: `urban` only for communes."""
+    return {
+        "geography": area.geography,
+        "code": area.code,
+        "name": area.name,
+        "short_name": area.short_name,
+        "name_ascii": area.name_ascii,
+        "level": area.level,
+        "unit_type": area.unit_type,
+        "parent_code": area.parent_code,
+        "urban": area.urban if area.level == "commune" else None,
+    }
 
 
 @dataclass(frozen=True)

@@ -8,21 +8,8 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import Lang
 from app.models import Area, Geography, Indicator
-from app.services.geography import GeographySummary, LinkedArea
+from app.services.geography import GeographySummary, LinkedArea, area_fields, unit_type_label
 from app.services.indicators import indicator_fields, official_fields
-
-UNIT_TYPE_EN = {
-    "tỉnh": "province",
-    "thành phố trung ương": "centrally-run city",
-    "thành phố": "provincial city",
-    "quận": "urban district",
-    "huyện": "rural district",
-    "thị xã": "town",
-    "xã": "commune",
-    "phường": "ward",
-    "thị trấn": "township",
-    "đặc khu": "special zone",
-}
 
 
 class GeographyOut(BaseModel):
@@ -77,15 +64,8 @@ class AreaOut(AreaRef):
     @classmethod
     def full(cls, area: Area, lang: Lang) -> AreaOut:
         return cls(
-            **AreaRef.of(area).model_dump(),
-            short_name=area.short_name,
-            name_ascii=area.name_ascii,
-            unit_type=area.unit_type,
-            unit_type_label=area.unit_type
-            if lang == "vi"
-            else UNIT_TYPE_EN.get(area.unit_type, area.unit_type),
-            parent_code=area.parent_code,
-            urban=area.urban if area.level == "commune" else None,
+            **{**AreaRef.of(area).model_dump(), **area_fields(area)},
+            unit_type_label=unit_type_label(area.unit_type, lang),
         )
 
 
