@@ -192,22 +192,19 @@ class _Cells:
     """Counts as a query read them, per (measure, area, month). A value of a period combines months
     (a flow adds them, an average weighs them) before its counts are expanded onto the measure's
     axes: expansion is linear, so that is the expansion of each month, added up, at a fraction of
-    the work. This holds the cube's full arrays (the internal tier, exact); see _PublishedCells."""
+    the work. _CubeCells hold the cube's full arrays, _PublishedCells published atoms."""
 
-    def __init__(self, arrays: dict[Key, FloatArray]) -> None:
-        self.arrays = arrays
+    def __init__(self) -> None:
         self._values: dict[tuple[str, str, ValueKind, Period], tuple[FloatArray, bool]] = {}
 
     def months(self, measure: str, area: str, months: Sequence[int]) -> tuple[FloatArray, bool]:
         """The counts of each month as stored, stacked (zeros where none are), and whether all are
         exact."""
-        zeros = np.zeros(MEASURES[measure].shape)
-        stacked = np.array([self.arrays.get((measure, area, month), zeros) for month in months])
-        return stacked, True
+        raise NotImplementedError
 
     def expand(self, measure: str, area: str, stored: FloatArray) -> FloatArray:
         """Combined stored counts onto the measure's full axes."""
-        return stored
+        raise NotImplementedError
 
     def value(self, measure: str, area: str, kind: ValueKind, period: Period) -> tuple[FloatArray, bool]:
         """A period's stock (at its end), average (trapezoid over month-end stocks) or flow (summed
@@ -231,6 +228,22 @@ class _Cells:
         return found
 
 
+class _CubeCells(_Cells):
+    """The internal tier's true counts: the cube's full arrays, exact."""
+
+    def __init__(self, arrays: dict[Key, FloatArray]) -> None:
+        super().__init__()
+        self.arrays = arrays
+
+    def months(self, measure: str, area: str, months: Sequence[int]) -> tuple[FloatArray, bool]:
+        zeros = np.zeros(MEASURES[measure].shape)
+        stacked = np.array([self.arrays.get((measure, area, month), zeros) for month in months])
+        return stacked, True
+
+    def expand(self, measure: str, area: str, stored: FloatArray) -> FloatArray:
+        return stored
+
+
 class _PublishedCells(_Cells):
     """Published atoms as their rows hold them: each (measure, area) in the atom set the plan picked."""
 
@@ -240,7 +253,7 @@ class _PublishedCells(_Cells):
         chosen: dict[tuple[str, str], AtomSet],
         layouts: dict[TimeGrain, Bundle],
     ) -> None:
-        super().__init__({})
+        super().__init__()
         self.rows, self.chosen, self.layouts = rows, chosen, layouts
 
     def months(self, measure: str, area: str, months: Sequence[int]) -> tuple[FloatArray, bool]:
@@ -446,7 +459,7 @@ class QueryService:
             row = decode_row(blob)
             for measure in wanted:
                 fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
-        return _Cells(fetched)
+        return _CubeCells(fetched)
 
     async def _published_cells(
         self,
@@ -594,12 +607,11 @@ class QueryService:
                 cells = await self._true_cells(release, replace(query, areas=tuple(urban)), wanted)
             else:
                 cells, _, _ = await self._published_cells(release, query, tier, wanted, urban)
-            for month in sorted({p.last_month for p in query.periods}):
+            for period in query.periods:
                 total = np.zeros(MEASURES["population"].shape)
                 for commune in urban:
-                    stacked, _ = cells.months("population", commune, [month])
-                    total += cells.expand("population", commune, stacked[0])
-                result[(code, month)] = total
+                    total += cells.value("population", commune, "stock", period)[0]
+                result[(code, period.last_month)] = total
         return result
 
 
