@@ -2,9 +2,10 @@
 
 FastAPI's dispatch of a request (its router's matching across the included routers, then the
 route's parameter and dependency handling) cost ~55 us more than this lane does, of an uncached
-data request's ~430 us in process. The busiest route validates its own query and declares no dependencies (app/api/params.py),
-so none of that does anything for it. Here its endpoint runs behind the same exception handlers the
-app's stack applies, built as Starlette builds that stack, so errors leave as the same problem+json.
+data request's ~430 us in process. The busiest route validates its own query and declares no
+dependencies (app/api/params.py), so none of that does anything for it. Here its endpoint runs
+behind the same exception handlers the app's stack applies, built as Starlette builds that stack,
+so errors leave as the same problem+json.
 The route stays registered with FastAPI too: that is its documented operation (OpenAPI), and what
 serves it when the lane does not (HEAD; telemetry on, which instruments FastAPI's stack).
 """

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.privacy.cellkey import decode_exact, decode_values
-from app.repositories.releases import ReleaseRepository, ServingReads, ServingReadUnavailable
+from app.repositories.releases import PublishedRow, ReleaseRepository, ServingReads, ServingReadUnavailable
 
 RowKey = tuple[str, str, str, str, int]  # release, geography, time unit, area, period
 
@@ -44,7 +44,6 @@ _ENTRY_OVERHEAD = 200  # bytes of key, tuple and array headers around an entry's
 # p99 latency. Nor does a query build an object per row it reads (a year's CBR of 166 communes
 # reads ~2,800).
 Row = tuple[NDArray[np.int32], NDArray[np.uint8] | None]
-_Held = Row
 _Encoded = tuple[bytes, bytes | None]  # a row read ahead, as stored: decoded when first asked for
 
 _UNKNOWN: Final[Any] = object()  # a key not held at all (None is a row known to be absent)
@@ -61,7 +60,7 @@ def _nbytes(part: NDArray[Any] | bytes | None) -> int:
     return part.nbytes if isinstance(part, np.ndarray) else len(part)
 
 
-def _size(held: _Held | _Encoded | None) -> int:
+def _size(held: Row | _Encoded | None) -> int:
     """What an entry holds in memory; an absent row is its key alone."""
     return _ENTRY_OVERHEAD if held is None else _nbytes(held[0]) + _nbytes(held[1]) + _ENTRY_OVERHEAD
 
@@ -78,7 +77,7 @@ class PublishedRows:
         self.max_bytes = max_bytes
         self.direct = direct
         self.read_ahead_areas = read_ahead_areas
-        self._rows: OrderedDict[RowKey, _Held | _Encoded | None] = OrderedDict()
+        self._rows: OrderedDict[RowKey, Row | _Encoded | None] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -172,13 +171,13 @@ class PublishedRows:
         areas: Sequence[str],
         time_units: Sequence[str],
         periods: Sequence[int] | None,
-    ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
+    ) -> Sequence[PublishedRow]:
         if self.direct is not None:
             with contextlib.suppress(ServingReadUnavailable):
                 return await self.direct.published_rows(release_id, geography, areas, time_units, periods)
         return await releases.published_rows(release_id, geography, areas, time_units, periods)
 
-    def _keep(self, key: RowKey, held: _Held | _Encoded | None) -> None:
+    def _keep(self, key: RowKey, held: Row | _Encoded | None) -> None:
         size = _size(held)
         if size > self.max_bytes:
             return

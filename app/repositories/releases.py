@@ -64,6 +64,7 @@ def _marks(count: int) -> str:
 
 
 _Read = tuple[str, list[Any]]  # a statement in one dialect, and its arguments
+PublishedRow = tuple[str, str, int, bytes, bytes | None]  # time unit, area, period, values, exact
 
 
 def _reads(
@@ -237,7 +238,7 @@ class ReleaseRepository:
         area_codes: Sequence[str],
         time_units: Sequence[str],
         periods: Sequence[int] | None,
-    ) -> Sequence[tuple[str, str, int, bytes, bytes | None]]:
+    ) -> Sequence[PublishedRow]:
         """Published atom rows (time unit, area, period, values, exact flags) of the time units'
         bundles, in one statement: at the given periods, or (None) at every period."""
         return await self._run(
@@ -274,7 +275,7 @@ class ServingReads(Protocol):
         area_codes: Sequence[str],
         time_units: Sequence[str],
         periods: Sequence[int] | None,
-    ) -> list[tuple[str, str, int, bytes, bytes | None]]: ...
+    ) -> list[PublishedRow]: ...
 
     def close(self) -> None: ...
 
@@ -302,8 +303,8 @@ class SqliteServingReads:
     not there yet), the caller reads through the session instead (ServingReadUnavailable); so do
     reads of more than MAX_ROWS rows, or of more than MAX_SERIES whole series (a month series is ~60
     rows, ~110 us; an area's three time units ~80), which would hold the loop (and every other
-    request) longer, where the session's
-    read waits in its thread and can be cut short by the query time limit."""
+    request) longer, where the session's read waits in its thread and can be cut short by the query
+    time limit."""
 
     MAX_ROWS = 64
     MAX_SERIES = 6  # two areas' month, quarter and year series
@@ -329,13 +330,13 @@ class SqliteServingReads:
         area_codes: Sequence[str],
         time_units: Sequence[str],
         periods: Sequence[int] | None,
-    ) -> list[tuple[str, str, int, bytes, bytes | None]]:
+    ) -> list[PublishedRow]:
         """As ReleaseRepository.published_rows."""
         series = len(time_units) * len(area_codes)
         too_many = series > self.MAX_SERIES if periods is None else series * len(periods) > self.MAX_ROWS
         if too_many:
             raise ServingReadUnavailable("too many rows to read on the loop")
-        found: list[tuple[str, str, int, bytes, bytes | None]] = []
+        found: list[PublishedRow] = []
         try:
             connection = self._connect()
             for sql, args in _published_reads(False, release_id, geography, area_codes, time_units, periods):
@@ -366,9 +367,9 @@ class PostgresServingReads:
         area_codes: Sequence[str],
         time_units: Sequence[str],
         periods: Sequence[int] | None,
-    ) -> list[tuple[str, str, int, bytes, bytes | None]]:
+    ) -> list[PublishedRow]:
         """As ReleaseRepository.published_rows."""
-        found: list[tuple[str, str, int, bytes, bytes | None]] = []
+        found: list[PublishedRow] = []
         raw = await self.engine.raw_connection()
         try:
             for sql, args in _published_reads(True, release_id, geography, area_codes, time_units, periods):
