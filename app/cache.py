@@ -19,12 +19,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Final, NamedTuple
-from urllib.parse import parse_qsl
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.http import query_pairs
 from auth.principal import Tier
 
 log = logging.getLogger("portal.cache")
@@ -141,7 +141,7 @@ class ResponseStore:
 def _normalised_query(raw: bytes) -> str:
     """Parameters decoded and sorted, so that the same question spelled in another order, or
     escaped otherwise, shares one entry (as JSON: cheaper to write than a query string)."""
-    return orjson.dumps(sorted(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))).decode()
+    return orjson.dumps(sorted(query_pairs(raw))).decode()
 
 
 @lru_cache(maxsize=8192)

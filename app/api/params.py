@@ -10,11 +10,12 @@ contract and the validation come from one declaration.
 from __future__ import annotations
 
 from typing import Any, Self
-from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from app.http import query_pairs
 
 
 class QueryModel(BaseModel):
@@ -28,9 +29,8 @@ class QueryModel(BaseModel):
         A repeated parameter counts with its last value, as FastAPI reads a single-valued one."""
         # Read as a plain dict (the last value of each name, as Starlette's QueryParams maps them):
         # pydantic reads a dict's keys natively, a Mapping's through a Python call per field.
-        query = request.scope["query_string"].decode("latin-1")
         try:
-            return cls.model_validate(dict(parse_qsl(query, keep_blank_values=True)))
+            return cls.model_validate(dict(query_pairs(request.scope["query_string"])))
         except ValidationError as exc:
             errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from app.models import Indicator
+from app.models import Indicator, Release
 from app.privacy.released import ReleasedObservation, ReleasedResult
 from app.services.data import LabelledResult
 
@@ -76,7 +76,27 @@ def observation_json(o: ReleasedObservation, decimals: int, numerators: bool) ->
 
 
 def metadata(result: ReleasedResult, lang: Lang) -> dict[str, Any]:
-    """What a data user needs to cite and judge the numbers: release, method, p-tables, tier."""
+    """What a data user needs to cite and judge the numbers: release, method, p-tables, tier.
+
+    The same for every answer of one indicator, release, tier and language, so it is worked out once
+    and shared: callers copy the top level (`{**metadata(...), ...}`) and change nothing inside."""
+    key = (result.indicator.code, result.release.id, result.tier, result.method, result.ptable, lang)
+    held = _described.get(key)
+    # The indicator and release objects are the reference snapshot's: a new snapshot, a new entry.
+    if held is not None and held[0] is result.indicator and held[1] is result.release:
+        return held[2]
+    if len(_described) >= MAX_DESCRIBED:
+        _described.clear()
+    described = _describe(result, lang)
+    _described[key] = (result.indicator, result.release, described)
+    return described
+
+
+MAX_DESCRIBED: Final = 4096
+_described: dict[tuple[str, str, str, str, str | None, Lang], tuple[Indicator, Release, dict[str, Any]]] = {}
+
+
+def _describe(result: ReleasedResult, lang: Lang) -> dict[str, Any]:
     indicator = result.indicator
     described: dict[str, Any] = {
         "indicator": {
