@@ -417,16 +417,22 @@ class QueryService:
         ]
         if "age1" in query.by:
             ranges += [(a, a) for a in range(AGES) if any(g.slice.age[a] for g in groups)]
-        wanted = needs(indicator.code, query.periods, ranges, "sex" in query.by or query.sex is not None)
+        question: Question = (
+            indicator.code,
+            query.periods,
+            tuple(ranges),
+            "sex" in query.by or query.sex is not None,
+        )
+        wanted = _needs(question)
         if tier is Tier.INTERNAL:
             read: _Cells = await self._true_cells(release, query, wanted)
             bands: Bands = {}
             method, ptable = INTERNAL_METHOD, None
         else:
-            read, bands, versions = await self._published_cells(release, query, tier, wanted)
+            read, bands, versions = await self._published_cells(release, query, tier, question)
             ptable = versions
             method = _note(release.id, release.note)["disclosure"]["method"]
-        urban = await self._urban(release, query, tier, wanted) if indicator.code == "URB" else {}
+        urban = await self._urban(release, query, tier, question) if indicator.code == "URB" else {}
 
         formula = FORMULAS[indicator.code]
         computed = []
@@ -466,7 +472,7 @@ class QueryService:
         release: Release,
         query: ObservationQuery,
         tier: Tier,
-        wanted: dict[str, Need],
+        question: Question,
         areas: Sequence[str] | None = None,
     ) -> tuple[_PublishedCells, Bands, str]:
         """Published atoms of the sets the plan picks.
@@ -475,42 +481,38 @@ class QueryService:
         lists alongside it."""
         areas = query.areas if areas is None else areas
         disclosure = _note(release.id, release.note)["disclosure"]
-        answerable = _answerable(release.id, release.note, query.geography)
         # The pick depends on an area only through the area grains that answer for it: one pick per
         # measure and kind of area, not per area (a province's communes are all of one kind).
-        kinds = {area: frozenset(g for g, codes in answerable.items() if area in codes) for area in areas}
-        picks: dict[tuple[str, frozenset[str]], AtomSet] = {}
         chosen: dict[tuple[str, str], AtomSet] = {}
-        for measure, need in wanted.items():
-            for area in areas:
-                pick = picks.get((measure, kinds[area]))
-                if pick is None:
-                    pick = picks[(measure, kinds[area])] = choose(tier, need, [area], answerable)
-                chosen[(measure, area)] = pick
+        by_kind: dict[frozenset[str], tuple[tuple[str, AtomSet], ...]] = {}
+        for area in areas:
+            kind = _area_kind(release.id, release.note, query.geography, area)
+            picks = by_kind.get(kind)
+            if picks is None:
+                picks = by_kind[kind] = _picks(
+                    tier, release.id, release.note, query.geography, question, kind, area
+                )
+            for measure, atoms in picks:
+                chosen[(measure, area)] = atoms
         layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
-        # Per time unit: each area's (measure, atoms) read from its bundle, and the months they end.
-        by_grain: dict[TimeGrain, dict[str, list[tuple[str, AtomSet]]]] = {}
-        for (measure, area), atoms in chosen.items():
-            by_grain.setdefault(atoms.time, {}).setdefault(area, []).append((measure, atoms))
-        months_of = {
-            grain: sorted(
-                {
-                    m
-                    for measure in {measure for reads in by_area.values() for measure, _ in reads}
-                    for m in _months_of(wanted[measure])
-                    if grain.ends_unit(m)
-                }
-            )
-            for grain, by_area in by_grain.items()
-        }
+        # Per time unit: the areas read from its bundle, and the months their reads end it.
+        by_grain: dict[TimeGrain, dict[str, None]] = {}
+        for (_, area), atoms in chosen.items():
+            by_grain.setdefault(atoms.time, {})[area] = None
+        months_of: dict[TimeGrain, set[int]] = {}
+        for measure, grain in {(m, a.time) for picks in by_kind.values() for m, a in picks}:
+            months_of.setdefault(grain, set()).update(_unit_months(question, measure, grain))
         rows = await self.rows.read(
             self.releases,
             release.id,
             query.geography,
-            [Wanted(grain.value, list(by_area), months_of[grain]) for grain, by_area in by_grain.items()],
+            [
+                Wanted(grain.value, list(by_area), sorted(months_of[grain]))
+                for grain, by_area in by_grain.items()
+            ],
             [grain.value for grain in layouts],
         )
-        bands = {key: dict(zip(a.measure.axes, a.bands, strict=True)) for key, a in chosen.items()}
+        bands = {key: _axis_bands(atoms.name) for key, atoms in chosen.items()}
         versions = sorted({disclosure["atom_sets"][a.name] for a in chosen.values()})
         return _PublishedCells(rows, chosen, layouts), bands, ", ".join(versions)
 
@@ -589,7 +591,7 @@ class QueryService:
                 )
 
     async def _urban(
-        self, release: Release, query: ObservationQuery, tier: Tier, wanted: dict[str, Need]
+        self, release: Release, query: ObservationQuery, tier: Tier, question: Question
     ) -> dict[tuple[str, int], FloatArray]:
         """Population of each area's urban communes (phường, thị trấn): a sum of commune values."""
         result: dict[tuple[str, int], FloatArray] = {}
@@ -604,9 +606,9 @@ class QueryService:
             )
             urban = [a.code for a in self.reference.get_areas(query.geography, communes).values() if a.urban]
             if tier is Tier.INTERNAL:
-                cells = await self._true_cells(release, replace(query, areas=tuple(urban)), wanted)
+                cells = await self._true_cells(release, replace(query, areas=tuple(urban)), _needs(question))
             else:
-                cells, _, _ = await self._published_cells(release, query, tier, wanted, urban)
+                cells, _, _ = await self._published_cells(release, query, tier, question, urban)
             for period in query.periods:
                 total = np.zeros(MEASURES["population"].shape)
                 for commune in urban:
@@ -617,6 +619,63 @@ class QueryService:
 
 def _months_of(need: Need) -> set[int]:
     return need.stock_months | {m for p in need.flow_periods for m in p.months}
+
+
+# What a query asks of the formulas: indicator, periods, the age ranges its cells slice and whether
+# they slice by sex. The plan's pieces below are worked out once per question (and tier, release,
+# kind of area), since requests ask the same few again and again, for area after area; what they
+# return is shared, so it is read only.
+Question = tuple[str, tuple[Period, ...], tuple[tuple[int, int | None], ...], bool]
+MAX_PICKS: Final = 8192
+
+
+@lru_cache(maxsize=2048)
+def _needs(question: Question) -> dict[str, Need]:
+    return needs(*question)
+
+
+@lru_cache(maxsize=2048)
+def _unit_months(question: Question, measure: str, grain: TimeGrain) -> tuple[int, ...]:
+    """The months a measure's reads for the question end one of the grain's time units."""
+    return tuple(m for m in _months_of(_needs(question)[measure]) if grain.ends_unit(m))
+
+
+@lru_cache(maxsize=65536)
+def _area_kind(release_id: str, note: str, geography: str, area: str) -> frozenset[str]:
+    """The area grains whose atoms the release publishes for this area."""
+    return frozenset(g for g, codes in _answerable(release_id, note, geography).items() if area in codes)
+
+
+_picked: dict[tuple[Tier, str, str, Question, frozenset[str]], tuple[tuple[str, AtomSet], ...]] = {}
+
+
+def _picks(
+    tier: Tier,
+    release_id: str,
+    note: str,
+    geography: str,
+    question: Question,
+    kind: frozenset[str],
+    area: str,
+) -> tuple[tuple[str, AtomSet], ...]:
+    """Per measure, the atom set the plan picks for an area of this kind (`area` is one of them)."""
+    key = (tier, release_id, geography, question, kind)
+    found = _picked.get(key)
+    if found is None:
+        answerable = _answerable(release_id, note, geography)
+        found = tuple(
+            (measure, choose(tier, need, [area], answerable)) for measure, need in _needs(question).items()
+        )
+        if len(_picked) >= MAX_PICKS:
+            _picked.clear()
+        _picked[key] = found
+    return found
+
+
+@lru_cache(maxsize=256)
+def _axis_bands(name: str) -> dict[Axis, tuple[int, ...]]:
+    atoms = ATOM_SETS[name]
+    return dict(zip(atoms.measure.axes, atoms.bands, strict=True))
 
 
 @lru_cache(maxsize=64)
