@@ -119,6 +119,7 @@ class PathFacts:
     audited: bool  # a data read: written to the audit log for the internal tier
     deprecation: tuple[Header, ...]
     express: bool  # its GETs go to the express lane (app/express.py), not through FastAPI's router
+    nul: bool  # the path holds a NUL (app/guards.py): refused
 
     @classmethod
     def of(cls, path: str, deprecations: Deprecations, express: ExpressLane | None) -> PathFacts:
@@ -131,6 +132,7 @@ class PathFacts:
             audited=kind in DATA_CLASSES,
             deprecation=deprecations.headers_for(path),
             express=express is not None and express.serves(path),
+            nul="\x00" in path,
         )
 
 
@@ -173,6 +175,8 @@ class CorsHeaders:
 def _vary_origin(headers: list[Header]) -> list[Header]:
     """The headers with `Origin` in their Vary, as CORSMiddleware leaves every response: the CORS
     headers depend on it."""
+    if VARY_HEADER in headers:  # the cache's own, which names it
+        return headers
     vary = [value for name, value in headers if name.lower() == b"vary"]
     if not vary:
         return [*headers, VARY_ORIGIN]
@@ -207,12 +211,14 @@ class Gateway:
         settings: Settings,
         access: AccessRuntime,
         store: ResponseStore,
+        reference: ReferenceStore,
         express: ExpressLane | None = None,
     ) -> None:
         self.app = app
         self.express = express
         self.access = access
         self.store = store
+        self.reference = reference  # the publication epoch is part of every cache key
         # Preflights are its to answer; for the rest it is the policy CorsHeaders applies.
         self.cors = CORSMiddleware(
             app,
@@ -278,10 +284,16 @@ class Gateway:
                     refusal = invalid_credential_response(failure, path)
                 elif not decision.allowed:
                     refusal = rate_limited_response(decision, principal.tier, path)
-            extra += facts.deprecation
-            extra += cors
+            if facts.deprecation:
+                extra += facts.deprecation
+            if cors:
+                extra += cors
             query: bytes = scope.get("query_string", b"")
-            if refusal is None and holds_nul(path, query):
+            if (
+                refusal is None
+                and (facts.nul or b"%00" in query or b"\x00" in query)
+                and holds_nul(path, query)
+            ):
                 refusal = nul_refusal(path)
             if refusal is not None:
                 responding = True
@@ -299,8 +311,7 @@ class Gateway:
                 return
 
             # The response cache (never for the internal tier: every access of it is audited).
-            store = self.store
-            reference: ReferenceStore = scope["app"].state.reference
+            store, reference = self.store, self.reference
             epoch = (reference.fresh() or await reference.current()).epoch
             key = response_key(epoch, path, query, tier, found[_ACCEPT] or b"", found[_LANGUAGE] or b"")
             cached = store.local(key)
@@ -386,7 +397,10 @@ def _no_store(headers: list[Header]) -> bool:
 
 
 def _held_etag(cached: CachedResponse, key: str) -> Header:
-    return next((h for h in cached.headers if h[0] == b"etag"), _etag(key))
+    for header in cached.headers:
+        if header[0] == b"etag":
+            return header
+    return _etag(key)
 
 
 def _revalidated(if_none_match: bytes, etag: bytes, held: bool) -> bool:

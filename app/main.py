@@ -67,12 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prefix=f"{settings.redis_key_prefix}:cache:",  # deployments (and test runs) sharing a server
     )
 
+    reference = ReferenceStore(None, settings.cache_epoch_seconds)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, statement_timeout=settings.query_timeout_seconds)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.reference = ReferenceStore(app.state.sessions, settings.cache_epoch_seconds)
+        reference.bind(app.state.sessions)
         serving = serving_reads(engine, settings)
         # Published rows held in process (app/query/rows.py), shared by REST and GraphQL.
         app.state.rows = PublishedRows(settings.row_cache_max_bytes, serving)
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await store.close()
+            reference.bind(None)
             if serving is not None:
                 serving.close()
             await engine.dispose()
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": settings.telemetry, "metrics": settings.telemetry, "logs": settings.telemetry},
     )
     app.state.settings = settings
+    app.state.reference = reference
     install_problem_handlers(app)
     app.include_router(health.router)
     for router in (geography.router, indicators.router, releases.router, data.router, catalog.router):
@@ -111,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.telemetry
         else ExpressLane(app, [Route("/v1/data/{indicator}", data.get_data_express, methods=["GET"])])
     )
-    app.front = partial(Gateway, settings=settings, access=access, store=store, express=express)
+    app.front = partial(
+        Gateway, settings=settings, access=access, store=store, reference=reference, express=express
+    )
     app.direct = not settings.telemetry  # FastAPI's instrumentation sits in its own __call__
     return app

@@ -110,11 +110,18 @@ class Snapshot:
 
 
 class ReferenceStore:
-    """The current Snapshot, read again when the store's epoch changes."""
+    """The current Snapshot, read again when the store's epoch changes.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], refresh_seconds: float) -> None:
-        self.sessions = sessions
+    An app's store lives as long as the app, so that the gateway holds it from the start; its
+    sessions are the running app's (`bind`, at each start of the app's lifespan)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None, refresh_seconds: float) -> None:
         self.refresh_seconds = refresh_seconds
+        self.bind(sessions)
+
+    def bind(self, sessions: async_sessionmaker[AsyncSession] | None) -> None:
+        """Read from these sessions from now on, starting with nothing held."""
+        self.sessions = sessions
         self._snapshot: Snapshot | None = None
         self._checked = float("-inf")
         self._reading: asyncio.Future[Snapshot] | None = None
@@ -138,6 +145,8 @@ class ReferenceStore:
         return await asyncio.shield(self._reading)
 
     async def _refresh(self) -> Snapshot:
+        if self.sessions is None:
+            raise RuntimeError("the reference store is not bound to a database: the app has not started")
         started = time.monotonic()
         snapshot = await read_retrying(self.sessions, self._read)
         self._checked = started

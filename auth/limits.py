@@ -113,7 +113,7 @@ class Decision:
         rule = self.rule
         return [
             rule.limit_header,
-            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-remaining", b"%d" % max(0, rule.limit - self.count)),
             (b"ratelimit-reset", b"%d" % self.reset_after),
             rule.policy_header,
         ]

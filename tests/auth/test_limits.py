@@ -101,13 +101,14 @@ async def test_answers_from_behind_the_gateway_and_from_its_cache_are_limited(
         await send({"type": "http.response.body", "body": b"answer"})
 
     async with app.router.lifespan_context(app):
-        gateway = Gateway(answer, settings=settings, access=app.state.access, store=app.state.response_store)
-
-        async def portal(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["app"] = app  # as PortalApp does: the store reads the publication epoch through it
-            await gateway(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=portal)
+        gateway = Gateway(
+            answer,
+            settings=settings,
+            access=app.state.access,
+            store=app.state.response_store,
+            reference=app.state.reference,
+        )
+        transport = httpx.ASGITransport(app=gateway)
         async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
             first, second, third = [await http.get("/v1/areas") for _ in range(3)]
     assert first.content == second.content == b"answer"
