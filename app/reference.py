@@ -43,6 +43,7 @@ class Snapshot:
     children: Mapping[tuple[str, str], Sequence[Area]]  # (geography, parent code) -> areas by code
     _geographies: Mapping[str, Geography] = field(repr=False, default_factory=dict)
     _releases: Mapping[str, Release] = field(repr=False, default_factory=dict)
+    _latest: Mapping[str, Release] = field(repr=False, default_factory=dict)  # kind -> newest
 
     @classmethod
     def of(
@@ -68,6 +69,7 @@ class Snapshot:
             children={key: tuple(found) for key, found in children.items()},
             _geographies={g.id: g for g in geographies},
             _releases={r.id: r for r in releases},
+            _latest={r.kind: r for r in reversed(releases)},  # the newest of each kind last
         )
 
     def get_indicator(self, code: str) -> Indicator | None:
@@ -86,7 +88,7 @@ class Snapshot:
         return self._releases.get(release_id)
 
     def latest_release(self, kind: str) -> Release | None:
-        return next((r for r in self.releases if r.kind == kind), None)
+        return self._latest.get(kind)
 
     def get_area(self, geography: str, code: str) -> Area | None:
         return self.areas.get(geography, {}).get(code)

@@ -18,6 +18,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from app.db import waiting
 from app.privacy.cellkey import decode_exact, decode_values
 from app.repositories.releases import PublishedRow, ReleaseRepository, ServingReads, ServingReadUnavailable
 
@@ -172,10 +173,11 @@ class PublishedRows:
         time_units: Sequence[str],
         periods: Sequence[int] | None,
     ) -> Sequence[PublishedRow]:
-        if self.direct is not None:
-            with contextlib.suppress(ServingReadUnavailable):
-                return await self.direct.published_rows(release_id, geography, areas, time_units, periods)
-        return await releases.published_rows(release_id, geography, areas, time_units, periods)
+        async with waiting():
+            if self.direct is not None:
+                with contextlib.suppress(ServingReadUnavailable):
+                    return await self.direct.published_rows(release_id, geography, areas, time_units, periods)
+            return await releases.published_rows(release_id, geography, areas, time_units, periods)
 
     def _keep(self, key: RowKey, held: Row | _Encoded | None) -> None:
         size = _size(held)

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cube import AGES, AXIS_SIZES, MAX_AGE, MEASURES, Axis, Layout, decode_row, month_label
+from app.db import waiting
 from app.errors import InvalidParameter, UnknownArea, UnknownRelease, Unprocessable
 from app.models import Indicator, Release
 from app.privacy.cellkey import Bundle, bundles
@@ -379,7 +380,10 @@ class QueryService:
                 )
             return release
         # One the snapshot does not know yet may have been published a moment ago.
-        release = self.reference.get_release(release_id) or await self.releases.get_release(release_id)
+        release = self.reference.get_release(release_id)
+        if release is None:
+            async with waiting():
+                release = await self.releases.get_release(release_id)
         if release is None:
             raise UnknownRelease(f"no release '{release_id}'; list them at /v1/releases")
         return release
@@ -461,7 +465,9 @@ class QueryService:
         months = sorted({m for need in wanted.values() for m in _months_of(need)})
         layout = _layout(release)
         fetched: dict[Key, FloatArray] = {}
-        for area, month, blob in await self.releases.rows(release.id, query.geography, query.areas, months):
+        async with waiting():
+            stored = await self.releases.rows(release.id, query.geography, query.areas, months)
+        for area, month, blob in stored:
             row = decode_row(blob)
             for measure in wanted:
                 fetched[(measure, area, month)] = layout.extract(row, measure).astype(np.float64)
@@ -480,21 +486,20 @@ class QueryService:
         The set is picked per area, so an area's value never depends on which other areas a request
         lists alongside it."""
         areas = query.areas if areas is None else areas
-        disclosure = _note(release.id, release.note)["disclosure"]
+        release_id, note, geography = release.id, release.note, query.geography
+        disclosure = _note(release_id, note)["disclosure"]
         # The pick depends on an area only through the area grains that answer for it: one pick per
         # measure and kind of area, not per area (a province's communes are all of one kind).
         chosen: dict[tuple[str, str], AtomSet] = {}
         by_kind: dict[frozenset[str], tuple[tuple[str, AtomSet], ...]] = {}
         for area in areas:
-            kind = _area_kind(release.id, release.note, query.geography, area)
+            kind = _area_kind(release_id, note, geography, area)
             picks = by_kind.get(kind)
             if picks is None:
-                picks = by_kind[kind] = _picks(
-                    tier, release.id, release.note, query.geography, question, kind, area
-                )
+                picks = by_kind[kind] = _picks(tier, release_id, note, geography, question, kind, area)
             for measure, atoms in picks:
                 chosen[(measure, area)] = atoms
-        layouts = _bundles(release.id, tuple(disclosure["atom_sets"]))
+        layouts = _bundles(release_id, tuple(disclosure["atom_sets"]))
         # Per time unit: the areas read from its bundle, and the months their reads end it.
         by_grain: dict[TimeGrain, dict[str, None]] = {}
         for (_, area), atoms in chosen.items():
@@ -504,8 +509,8 @@ class QueryService:
             months_of.setdefault(grain, set()).update(_unit_months(question, measure, grain))
         rows = await self.rows.read(
             self.releases,
-            release.id,
-            query.geography,
+            release_id,
+            geography,
             [
                 Wanted(grain.value, list(by_area), sorted(months_of[grain]))
                 for grain, by_area in by_grain.items()
@@ -517,13 +522,14 @@ class QueryService:
         return _PublishedCells(rows, chosen, layouts), bands, ", ".join(versions)
 
     async def _check_areas(self, release: Release, query: ObservationQuery) -> None:
-        note = _note(release.id, release.note)
+        release_id, release_note = release.id, release.note
+        note = _note(release_id, release_note)
         covered: dict[str, str] = note.get("areas", {}).get(query.geography)
         if covered is None:
             raise Unprocessable(
                 f"release {release.id} is expressed in {release.geographies}, not {query.geography}"
             )
-        partial = _partial(release.id, release.note, query.geography)
+        partial = _partial(release_id, release_note, query.geography)
         for code in query.areas:
             if code in covered and code not in partial:
                 continue
@@ -558,12 +564,9 @@ class QueryService:
                     f"release {release.id} is the census of 1 April 2019: ask for period 2019 or 2019-Q1"
                 )
         layout = _layout(release)
-        counts = {
-            area: layout.extract(decode_row(blob), "census_population")
-            for area, _, blob in await self.releases.rows(
-                release.id, query.geography, query.areas, [release.last_month]
-            )
-        }
+        async with waiting():
+            stored = await self.releases.rows(release.id, query.geography, query.areas, [release.last_month])
+        counts = {area: layout.extract(decode_row(blob), "census_population") for area, _, blob in stored}
         computed = []
         for area in query.areas:
             urban, rural = (float(x) for x in counts.get(area, np.zeros(2)))

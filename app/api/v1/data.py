@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -23,7 +22,7 @@ from app.api.deps import (
 )
 from app.api.params import QueryModel
 from app.api.v1.schemas import DataPage
-from app.db import read_retrying
+from app.db import Deadline, read_retrying
 from app.errors import InvalidParameter, QueryTimeout
 from app.formats.observations import metadata, observation_json
 from app.formats.tables import render_csv, render_jsonstat, render_sdmx_csv
@@ -151,7 +150,7 @@ async def get_data(request: Request, indicator: IndicatorPath) -> Response:
         return await data.observations(asked, principal.tier)
 
     try:
-        async with asyncio.timeout(settings.query_timeout_seconds):
+        with Deadline(settings.query_timeout_seconds):
             labelled = await read_retrying(request.app.state.sessions, read)
     except TimeoutError:
         raise QueryTimeout(
