@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-
 from sqlalchemy import text
 from sqlmodel import col, select
 
