@@ -68,4 +68,4 @@ async def test_deadlines_are_per_task() -> None:
                 return "timed out"
         return "done"
 
-    assert await asyncio.gather(wait(0.2, 0.05), wait(0.1, 5)) == ["timed out", "done"]
+    assert list(await asyncio.gather(wait(0.2, 0.05), wait(0.1, 5))) == ["timed out", "done"]
