@@ -15,7 +15,6 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Final
 
 from limits import RateLimitItem, parse
@@ -86,16 +85,17 @@ class Rule:
         self.policy_header: Header = (b"ratelimit-policy", b"%d;w=%d" % (self.limit, self.window))
 
 
-@dataclass(slots=True)
 class Decision:
-    rule: Rule
-    count: int  # requests in the window, this one included
-    reset_after: int  # seconds until the window resets
-    storage: str  # redis | local
+    """One request counted against a rule: `count` requests in the window, this one included."""
 
-    @property
-    def allowed(self) -> bool:
-        return self.count <= self.rule.limit
+    __slots__ = ("allowed", "count", "reset_after", "rule", "storage")
+
+    def __init__(self, rule: Rule, count: int, reset_after: int, storage: str) -> None:
+        self.rule = rule
+        self.count = count
+        self.reset_after = reset_after  # seconds until the window resets
+        self.storage = storage  # redis | local
+        self.allowed = count <= rule.limit
 
     @property
     def limit(self) -> int:
