@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from typing import Final, Literal
 
 from app.errors import InvalidParameter
 
@@ -59,8 +60,22 @@ def _step(period: Period) -> Period:
     return Period(first, first, "month", f"{year}-{month0 + 1:02d}")
 
 
+REMEMBERED_TEXT: Final = 64  # the periods of texts up to this long are remembered (most requests ask a few)
+
+
 def parse_periods(text: str, limit: int = 600) -> list[Period]:
     """A comma-separated list of periods and ranges, in the order given, without repeats."""
+    if len(text) <= REMEMBERED_TEXT:
+        return list(_remembered_periods(text, limit))
+    return _parse_periods(text, limit)
+
+
+@lru_cache(maxsize=1024)
+def _remembered_periods(text: str, limit: int) -> tuple[Period, ...]:
+    return tuple(_parse_periods(text, limit))
+
+
+def _parse_periods(text: str, limit: int) -> list[Period]:
     periods: list[Period] = []
     for part in (p for p in text.split(",") if p.strip()):
         if ".." in part:
