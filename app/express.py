@@ -5,7 +5,7 @@ route's parameter and dependency handling) cost ~55 us more than this lane does,
 data request's ~430 us in process. The busiest route validates its own query and declares no
 dependencies (app/api/params.py), so none of that does anything for it. Nor do Starlette's layers
 around an endpoint (error middleware, exception middleware, router, route, each with its own send
-wrapper: ~10 us more, of ~220 us), so the lane calls the endpoint itself and applies the app's
+wrapper: ~15 us more, of ~230 us), so the lane calls the endpoint itself and applies the app's
 exception handlers as those layers do: a handled error gets its handler's answer, anything else the
 app's 500 handler's answer and is raised on for the server to log.
 The route stays registered with FastAPI too: that is its documented operation (OpenAPI), and what
