@@ -319,9 +319,15 @@ class Gateway:
                 cached = await store.fetch(key)
             if_none_match = found[_IF_NONE_MATCH]
             # A held answer may carry the app's own ETag (GraphQL's, of the normalised document).
-            etag = _etag(key) if cached is None else _held_etag(cached, key)
+            etag = None
+            if if_none_match:
+                etag = _etag(key) if cached is None else _held_etag(cached, key)
             headers: Sequence[Header]
-            if if_none_match and _revalidated(if_none_match, etag[1], cached is not None):
+            if (
+                etag is not None
+                and if_none_match
+                and _revalidated(if_none_match, etag[1], cached is not None)
+            ):
                 status, headers, body = 304, (etag, CACHE_CONTROL[tier], VARY_HEADER), b""
             elif cached is not None:
                 store.hits += 1

@@ -56,13 +56,14 @@ def rows(labelled: LabelledResult, lang: Lang) -> list[Row]:
 
 
 def observation_json(o: ReleasedObservation, decimals: int, numerators: bool) -> dict[str, Any]:
+    """An observation as REST's JSON has it, for orjson (which writes a StrEnum as its value)."""
     item: dict[str, Any] = {
         "area": o.area,
         "period": o.period,
         **o.breakdown,
         "value": rounded(o.value, decimals),
-        "status": o.status.value,
-        "conf_status": o.conf_status.value,
+        "status": o.status,
+        "conf_status": o.conf_status,
         "perturbed": o.perturbed,
     }
     if o.reason:
