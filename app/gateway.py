@@ -318,16 +318,14 @@ class Gateway:
             if cached is None and store.shared:
                 cached = await store.fetch(key)
             if_none_match = found[_IF_NONE_MATCH]
-            # A held answer may carry the app's own ETag (GraphQL's, of the normalised document).
-            etag = None
+            etag: Header | None = None  # set when If-None-Match gets a 304
             if if_none_match:
-                etag = _etag(key) if cached is None else _held_etag(cached, key)
+                # A held answer may carry the app's own ETag (GraphQL's, of the normalised document).
+                current = _etag(key) if cached is None else _held_etag(cached, key)
+                if _revalidated(if_none_match, current[1], cached is not None):
+                    etag = current
             headers: Sequence[Header]
-            if (
-                etag is not None
-                and if_none_match
-                and _revalidated(if_none_match, etag[1], cached is not None)
-            ):
+            if etag is not None:
                 status, headers, body = 304, (etag, CACHE_CONTROL[tier], VARY_HEADER), b""
             elif cached is not None:
                 store.hits += 1

@@ -69,7 +69,7 @@ class Snapshot:
             children={key: tuple(found) for key, found in children.items()},
             _geographies={g.id: g for g in geographies},
             _releases={r.id: r for r in releases},
-            _latest={r.kind: r for r in reversed(releases)},  # the newest of each kind last
+            _latest={r.kind: r for r in reversed(releases)},  # oldest first: the newest kept
         )
 
     def get_indicator(self, code: str) -> Indicator | None:
