@@ -649,7 +649,7 @@ def _area_kind(release_id: str, note: str, geography: str, area: str) -> frozens
     return frozenset(g for g, codes in _answerable(release_id, note, geography).items() if area in codes)
 
 
-_picked: dict[tuple[Tier, str, str, Question, frozenset[str]], tuple[tuple[str, AtomSet], ...]] = {}
+_picked: dict[tuple[Tier, str, str, str, Question, frozenset[str]], tuple[tuple[str, AtomSet], ...]] = {}
 
 
 def _picks(
@@ -662,7 +662,7 @@ def _picks(
     area: str,
 ) -> tuple[tuple[str, AtomSet], ...]:
     """Per measure, the atom set the plan picks for an area of this kind (`area` is one of them)."""
-    key = (tier, release_id, geography, question, kind)
+    key = (tier, release_id, note, geography, question, kind)  # the note: what the release publishes
     found = _picked.get(key)
     if found is None:
         answerable = _answerable(release_id, note, geography)
