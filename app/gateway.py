@@ -119,7 +119,6 @@ class PathFacts:
     audited: bool  # a data read: written to the audit log for the internal tier
     deprecation: tuple[Header, ...]
     express: bool  # its GETs go to the express lane (app/express.py), not through FastAPI's router
-    nul: bool  # the path holds a NUL (app/guards.py): refused
 
     @classmethod
     def of(cls, path: str, deprecations: Deprecations, express: ExpressLane | None) -> PathFacts:
@@ -132,7 +131,6 @@ class PathFacts:
             audited=kind in DATA_CLASSES,
             deprecation=deprecations.headers_for(path),
             express=express is not None and express.serves(path),
-            nul="\x00" in path,
         )
 
 
@@ -289,11 +287,7 @@ class Gateway:
             if cors:
                 extra += cors
             query: bytes = scope.get("query_string", b"")
-            if (
-                refusal is None
-                and (facts.nul or b"%00" in query or b"\x00" in query)
-                and holds_nul(path, query)
-            ):
+            if refusal is None and holds_nul(path, query):
                 refusal = nul_refusal(path)
             if refusal is not None:
                 responding = True
